@@ -1,0 +1,1 @@
+"""HTTP and GraphQL layer of the integration platform's API server."""

@@ -1,0 +1,151 @@
+"""Errors raised by the config engine.
+
+EngineError
+├── ConfigError               the config itself is wrong (carries a JSON path)
+│   └── PlaceholderError      a required placeholder resolved to nothing
+├── JsonataError              a JSONata expression failed to compile or evaluate
+└── UpstreamError             the upstream API answered with a failure
+    ├── AuthenticationError   credentials are dead: the account needs reauthorization
+    ├── ForbiddenError        credentials work but lack permission or scopes
+    ├── NotFoundError         the upstream resource does not exist
+    ├── RateLimitedError      the upstream rate limit was hit and retries ran out
+    └── UpstreamUnavailableError  a transient failure: 5xx, timeout, broken answer
+
+No message or attribute ever holds a credential value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class EngineError(Exception):
+    """Base class of every error the config engine raises."""
+
+    code = "ENGINE_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(EngineError):
+    """Raised when an integration config is invalid or cannot run.
+
+    `path` is the dotted JSON path of the offending value, such as
+    ``resources.users.list.pagination.config.cursor_path``.
+    """
+
+    code = "INVALID_CONFIG"
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.reason = message
+
+
+class PlaceholderError(ConfigError):
+    """Raised when a required placeholder, in a URL or a credential, is empty."""
+
+    code = "MISSING_PLACEHOLDER_VALUE"
+
+    def __init__(self, placeholder: str, path: str = "") -> None:
+        super().__init__(
+            f"placeholder {{{{{placeholder}}}}} resolved to nothing; "
+            "set the value in the account context or the environment variables",
+            path,
+        )
+        self.placeholder = placeholder
+
+
+class JsonataError(EngineError):
+    """Raised when a JSONata expression fails to compile or to evaluate.
+
+    `jsonata_code` is JSONata's own error code (``S0201``, ``T2010``, ``D1012``)
+    or one of this engine's: ``TIMEOUT``, ``DEPTH``, ``SEQUENCE_LENGTH``.
+    """
+
+    code = "JSONATA_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        jsonata_code: str,
+        position: int | None = None,
+        expression: str | None = None,
+    ) -> None:
+        super().__init__(f"{jsonata_code}: {message}")
+        self.jsonata_code = jsonata_code
+        self.position = position
+        self.expression = expression
+
+
+class UpstreamError(EngineError):
+    """Raised when the upstream API answers with a failure.
+
+    `status` is the upstream HTTP status, or None when no answer arrived.
+    """
+
+    code = "UPSTREAM_ERROR"
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthenticationError(UpstreamError):
+    """Raised when the credentials are rejected for good (401, ``invalid_grant``)."""
+
+    code = "AUTHENTICATION_ERROR"
+
+
+class ForbiddenError(UpstreamError):
+    """Raised on 403: the credentials work but lack a permission or a scope."""
+
+    code = "FORBIDDEN"
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = 403,
+        missing_scopes: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, status)
+        self.missing_scopes = list(missing_scopes)
+
+
+class NotFoundError(UpstreamError):
+    """Raised when the upstream resource does not exist (404)."""
+
+    code = "NOT_FOUND"
+
+
+class RateLimitedError(UpstreamError):
+    """Raised when the upstream rate limit was hit and the retries ran out.
+
+    `retry_after` is in seconds; `reset` is an epoch time in seconds.
+    """
+
+    code = "RATE_LIMITED"
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = 429,
+        retry_after: float | None = None,
+        limit: int | None = None,
+        remaining: int | None = None,
+        reset: float | None = None,
+    ) -> None:
+        super().__init__(message, status)
+        self.retry_after = retry_after
+        self.limit = limit
+        self.remaining = remaining
+        self.reset = reset
+
+
+class UpstreamUnavailableError(UpstreamError):
+    """Raised on a transient failure: 5xx, a timeout, a connection error or an
+    answer that cannot be parsed. Retrying later may succeed."""
+
+    code = "UPSTREAM_UNAVAILABLE"

@@ -4,6 +4,8 @@ EngineError
 ├── ConfigError               the config itself is wrong (carries a JSON path)
 │   └── PlaceholderError      a required placeholder resolved to nothing
 ├── JsonataError              a JSONata expression failed to compile or evaluate
+├── InvalidCursorError        a pagination cursor from the caller cannot be used
+├── SandboxWriteError         a write was requested on a sandbox account
 └── UpstreamError             the upstream API answered with a failure
     ├── AuthenticationError   credentials are dead: the account needs reauthorization
     ├── ForbiddenError        credentials work but lack permission or scopes
@@ -149,3 +151,22 @@ class UpstreamUnavailableError(UpstreamError):
     answer that cannot be parsed. Retrying later may succeed."""
 
     code = "UPSTREAM_UNAVAILABLE"
+
+
+class InvalidCursorError(EngineError):
+    """Raised when a pagination cursor passed back by the caller is malformed,
+    belongs to another pagination format, or points outside the base URL's
+    origin. The caller should restart from the first page."""
+
+    code = "INVALID_CURSOR"
+
+
+class SandboxWriteError(EngineError):
+    """Raised when a write (POST, PUT, PATCH, DELETE) is requested on a sandbox
+    account outside the account's own lifecycle calls."""
+
+    code = "SANDBOX_WRITE_REJECTED"
+
+    def __init__(self, message: str, method: str) -> None:
+        super().__init__(message)
+        self.method = method

@@ -1,0 +1,602 @@
+"""The config engine's facade: one object that runs integration configs.
+
+`Engine` takes the EFFECTIVE config (the integration config with the
+environment integration's override already merged, see
+`config_engine.merge.effective_config`), an account context and an
+`httpx.AsyncClient`, and returns typed results, new credentials and typed
+errors. It imports neither GraphQL nor the database, so the API server, the
+CLI and any worker share it.
+
+Sandbox accounts may only read: with ``sandbox=True``, POST, PUT, PATCH and
+DELETE raise SandboxWriteError unless the call is marked as a lifecycle call
+(the account's own token, validation and post-install requests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from config_engine import oauth
+from config_engine.actions import (
+    LIFECYCLE_ACTIONS,
+    ActionRun,
+    StepResponse,
+    run_action,
+)
+from config_engine.auth import authorization_headers
+from config_engine.errors import ConfigError, SandboxWriteError
+from config_engine.http import (
+    WRITE_METHODS,
+    PreparedRequest,
+    SendOptions,
+    UpstreamResponse,
+    build_request,
+    merge_headers,
+    request_variables,
+    send,
+)
+from config_engine.merge import method_config
+from config_engine.oauth import CredentialUpdate
+from config_engine.pagination import PageState, Pagination
+from config_engine.rate_limit import (
+    Clock,
+    OnWait,
+    RateLimitInfo,
+    RateLimitRules,
+    Retrier,
+    RetryPolicy,
+    RetryWait,
+    Sleep,
+)
+from config_engine.responses import (
+    Redactor,
+    as_records,
+    judge_response,
+    lookup_path,
+    upstream_error,
+)
+from config_engine.webhooks import InboundRequest, WebhookResult, process_webhook
+
+OAUTH_FORMATS = ("oauth2", "oauth2_client_credentials")
+# A resource name no config can use, for action steps run as resource methods.
+_ACTION_RESOURCE = "$action"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLimits:
+    """Bounds on the engine's work. Times are in seconds.
+
+    `max_pages` caps `iterate` and every cursor chain; a pagination config's
+    own `max_pages` can only lower it. `expression_timeout` bounds each JSONata
+    evaluation.
+    """
+
+    request_timeout: float = 30.0
+    max_response_bytes: int = 20 * 1024 * 1024
+    max_retries: int = 3
+    max_retry_wait: float = 60.0
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    max_pages: int = 100
+    expression_timeout: float | None = 1.0
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry bounds as a RetryPolicy."""
+        return RetryPolicy(
+            max_retries=self.max_retries,
+            max_wait=self.max_retry_wait,
+            backoff_base=self.backoff_base,
+            backoff_max=self.backoff_max,
+        )
+
+    @property
+    def send_options(self) -> SendOptions:
+        """The per-exchange bounds as SendOptions."""
+        return SendOptions(
+            timeout=self.request_timeout, max_response_bytes=self.max_response_bytes
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult:
+    """One upstream answer, interpreted.
+
+    `result` is the response data at the method's `response_path`; `records`
+    is the same as a list. `next_cursor` is the opaque cursor of the next page,
+    or None, with `stop_reason` saying why (``end``, ``empty_page``,
+    ``repeated``, ``page_cap``; ``more`` when there is a next page). `page` is
+    the 1-based position of this page in its cursor chain. `request` is what
+    was sent; its `describe()` masks the credentials.
+    """
+
+    result: Any
+    records: list[Any]
+    status: int
+    headers: Mapping[str, str]
+    next_cursor: str | None
+    stop_reason: str
+    page: int
+    rate_limit: RateLimitInfo
+    waits: tuple[RetryWait, ...]
+    request: PreparedRequest
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    path: str
+    method_config: Mapping[str, Any]
+    request: PreparedRequest
+    pagination: Pagination
+    state: PageState | None
+    redactor: Redactor
+
+
+@dataclass
+class Engine:
+    """Runs integration configs against upstream APIs.
+
+    `sleep` and `clock` (epoch seconds) are injectable so that tests control
+    time; `on_wait` is told about every rate-limit or backoff wait.
+    """
+
+    client: httpx.AsyncClient
+    sleep: Sleep = asyncio.sleep
+    clock: Clock = time.time
+    limits: EngineLimits = field(default_factory=EngineLimits)
+    rng: random.Random = field(default_factory=random.Random)
+    on_wait: OnWait | None = None
+
+    # -- resource requests --------------------------------------------------
+
+    def prepare_request(
+        self,
+        config: Mapping[str, Any],
+        context: Mapping[str, Any],
+        resource: str,
+        method: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        id: Any = None,
+        cursor: str | None = None,
+        sandbox: bool = False,
+        lifecycle: bool = False,
+    ) -> PreparedRequest:
+        """Build the request that `request` would send, without sending it."""
+        plan = self._plan(
+            config,
+            context,
+            resource,
+            method,
+            query,
+            body,
+            id,
+            cursor,
+            sandbox,
+            lifecycle,
+        )
+        return plan.request
+
+    async def request(
+        self,
+        config: Mapping[str, Any],
+        context: Mapping[str, Any],
+        resource: str,
+        method: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        id: Any = None,
+        cursor: str | None = None,
+        sandbox: bool = False,
+        lifecycle: bool = False,
+    ) -> PageResult:
+        """Call one resource method, or one page of it when given a `cursor`.
+
+        Raises ConfigError (or PlaceholderError) for a config that cannot run,
+        InvalidCursorError for a bad cursor, SandboxWriteError for a write on a
+        sandbox account, and an UpstreamError subclass for an upstream failure.
+        """
+        plan = self._plan(
+            config,
+            context,
+            resource,
+            method,
+            query,
+            body,
+            id,
+            cursor,
+            sandbox,
+            lifecycle,
+        )
+        retrier = self._retrier(config)
+        response = await self._send(plan.request, retrier)
+        self._raise_for_error(
+            response, plan, action=f"{plan.request.method} {resource}.{method}"
+        )
+        result = lookup_path(response.data, _response_path(plan.method_config))
+        records = as_records(result)
+        next_page = plan.pagination.advance(plan.state, plan.request, response, records)
+        next_cursor = (
+            plan.pagination.encode(next_page.state) if next_page.state else None
+        )
+        return PageResult(
+            result=result,
+            records=records,
+            status=response.status,
+            headers=response.headers,
+            next_cursor=next_cursor,
+            stop_reason=next_page.reason,
+            page=(plan.state.pages + 1) if plan.state else 1,
+            rate_limit=retrier.rules.info(response, self.clock()),
+            waits=tuple(retrier.waits),
+            request=plan.request,
+        )
+
+    async def iterate(
+        self,
+        config: Mapping[str, Any],
+        context: Mapping[str, Any],
+        resource: str,
+        method: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        cursor: str | None = None,
+        sandbox: bool = False,
+    ) -> AsyncIterator[PageResult]:
+        """Yield every page, following next cursors until pagination stops."""
+        while True:
+            page = await self.request(
+                config,
+                context,
+                resource,
+                method,
+                query=query,
+                body=body,
+                cursor=cursor,
+                sandbox=sandbox,
+            )
+            yield page
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def _plan(
+        self,
+        config: Mapping[str, Any],
+        context: Mapping[str, Any],
+        resource: str,
+        method: str,
+        query: Mapping[str, Any] | None,
+        body: Any,
+        id: Any,
+        cursor: str | None,
+        sandbox: bool,
+        lifecycle: bool,
+    ) -> _Plan:
+        path = f"resources.{resource}.{method}"
+        settings = method_config(config, resource, method)
+        _check_sandbox(settings, sandbox=sandbox, lifecycle=lifecycle)
+        variables = request_variables(
+            context,
+            environment_variables=config.get("environment_variables"),
+            query=query,
+            body=body,
+            id=id,
+        )
+        base = build_request(settings, variables, query=query, body=body, path=path)
+        pagination = Pagination(
+            settings.get("pagination"),
+            path=f"{path}.pagination",
+            max_pages=self.limits.max_pages,
+            expression_timeout=self.limits.expression_timeout,
+        )
+        state = pagination.start(cursor, base, query or {})
+        positioned = pagination.apply(base, state)
+        request, redactor = self._authorize(
+            settings, variables, positioned, context, path
+        )
+        return _Plan(path, settings, request, pagination, state, redactor)
+
+    def _authorize(
+        self,
+        settings: Mapping[str, Any],
+        variables: Mapping[str, Any],
+        request: PreparedRequest,
+        context: Mapping[str, Any],
+        path: str,
+    ) -> tuple[PreparedRequest, Redactor]:
+        redactor = Redactor.from_context(context)
+        if settings.get("no_auth"):
+            return request, redactor
+        headers = authorization_headers(
+            settings.get("authorization"),
+            variables,
+            request,
+            path=f"{path}.authorization",
+            timeout=self.limits.expression_timeout,
+        )
+        redactor.add_header_values(headers)
+        authorized = PreparedRequest(
+            method=request.method,
+            url=request.url,
+            query=request.query,
+            headers=merge_headers(request.headers, headers),
+            content=request.content,
+            secret_headers=frozenset(name.lower() for name in headers),
+        )
+        return authorized, redactor
+
+    def _retrier(self, config: Mapping[str, Any]) -> Retrier:
+        rules = RateLimitRules.from_config(
+            config.get("rate_limit"),
+            path="rate_limit",
+            timeout=self.limits.expression_timeout,
+        )
+        return Retrier(
+            rules=rules,
+            policy=self.limits.retry_policy,
+            sleep=self.sleep,
+            clock=self.clock,
+            rng=self.rng,
+            on_wait=self.on_wait,
+        )
+
+    async def _send(
+        self, request: PreparedRequest, retrier: Retrier
+    ) -> UpstreamResponse:
+        options = self.limits.send_options
+        return await retrier.send(
+            request.method, lambda: send(self.client, request, options)
+        )
+
+    def _raise_for_error(
+        self, response: UpstreamResponse, plan: _Plan, *, action: str
+    ) -> None:
+        expression = plan.method_config.get("error_expression")
+        verdict = judge_response(
+            response,
+            expression,
+            path=f"{plan.path}.error_expression",
+            timeout=self.limits.expression_timeout,
+        )
+        if verdict.is_error:
+            raise upstream_error(response, verdict, plan.redactor, action=action)
+
+    # -- credentials --------------------------------------------------------
+
+    async def refresh_credentials(
+        self,
+        config: Mapping[str, Any],
+        context: Mapping[str, Any],
+        *,
+        authentication_method: str | None = None,
+    ) -> CredentialUpdate:
+        """Get a new access token for the account.
+
+        A configured ``actions.refresh_token`` runs instead of the standard
+        grant; it must leave a token under ``oauth.token`` in the context or
+        output an object with an ``access_token``. ``oauth2`` uses the refresh
+        token grant and ``oauth2_client_credentials`` fetches a new token.
+        """
+        block, path = select_credentials(config, authentication_method)
+        if "refresh_token" in (config.get("actions") or {}):
+            return await self._custom_refresh(config, context)
+        fmt = block.get("format")
+        if fmt == "oauth2_client_credentials":
+            return await self.fetch_client_credentials_token(
+                config, context, authentication_method=authentication_method
+            )
+        if fmt != "oauth2":
+            raise ConfigError(
+                f"credentials of format {fmt!r} have no token to refresh; "
+                f"only {', '.join(OAUTH_FORMATS)} do",
+                f"{path}.format",
+            )
+        return await oauth.refresh_access_token(
+            self.client,
+            block.get("config") or {},
+            self._variables(config, context),
+            path=f"{path}.config",
+            now=self._now(),
+            options=self.limits.send_options,
+        )
+
+    async def fetch_client_credentials_token(
+        self,
+        config: Mapping[str, Any],
+        context: Mapping[str, Any],
+        *,
+        authentication_method: str | None = None,
+    ) -> CredentialUpdate:
+        """Fetch a token with the client-credentials grant."""
+        block, path = select_credentials(config, authentication_method)
+        return await oauth.client_credentials_token(
+            self.client,
+            block.get("config") or {},
+            self._variables(config, context),
+            path=f"{path}.config",
+            now=self._now(),
+            options=self.limits.send_options,
+        )
+
+    async def _custom_refresh(
+        self, config: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> CredentialUpdate:
+        run = await self.run_action(config, context, "refresh_token")
+        run.raise_for_error()
+        token = lookup_path(run.context_changes, "oauth.token")
+        if not isinstance(token, Mapping):
+            token = run.output if isinstance(run.output, Mapping) else {}
+        previous = lookup_path(context, "oauth.token.refresh_token")
+        return oauth.parse_token_response(
+            token,
+            now=self._now(),
+            previous_refresh_token=previous if isinstance(previous, str) else None,
+        )
+
+    def missing_credential_fields(
+        self,
+        config: Mapping[str, Any],
+        context: Mapping[str, Any],
+        *,
+        authentication_method: str | None = None,
+    ) -> list[str]:
+        """Return the required credential fields that the context lacks."""
+        block, _ = select_credentials(config, authentication_method)
+        fields = (block.get("config") or {}).get("fields") or []
+        missing = []
+        for spec in fields:
+            if not isinstance(spec, Mapping) or not spec.get("required"):
+                continue
+            value = context.get(str(spec.get("name")))
+            if value is None or value == "":
+                missing.append(str(spec.get("name")))
+        return missing
+
+    # -- actions and webhooks ----------------------------------------------
+
+    async def run_action(
+        self,
+        config: Mapping[str, Any],
+        context: Mapping[str, Any],
+        name: str,
+        *,
+        sandbox: bool = False,
+    ) -> ActionRun:
+        """Run the named action; its request steps use the integration's settings.
+
+        The lifecycle actions (post_install, validation, refresh_token) may
+        write upstream on a sandbox account; custom actions may not.
+        """
+        lifecycle = name in LIFECYCLE_ACTIONS
+
+        async def run_request(
+            step: Mapping[str, Any], variables: Mapping[str, Any], path: str
+        ) -> StepResponse:
+            return await self._action_request(
+                config,
+                context,
+                step,
+                variables,
+                path,
+                sandbox=sandbox,
+                lifecycle=lifecycle,
+            )
+
+        return await run_action(
+            config.get("actions"),
+            name,
+            context,
+            run_request=run_request,
+            variables_for=lambda current: self._variables(config, current),
+            timeout=self.limits.expression_timeout,
+        )
+
+    async def _action_request(
+        self,
+        config: Mapping[str, Any],
+        context: Mapping[str, Any],
+        step: Mapping[str, Any],
+        variables: Mapping[str, Any],
+        path: str,
+        *,
+        sandbox: bool,
+        lifecycle: bool,
+    ) -> StepResponse:
+        synthetic = {**config, "resources": {_ACTION_RESOURCE: {"step": dict(step)}}}
+        settings = method_config(synthetic, _ACTION_RESOURCE, "step")
+        _check_sandbox(settings, sandbox=sandbox, lifecycle=lifecycle)
+        request = build_request(settings, variables, path=path)
+        request, redactor = self._authorize(settings, variables, request, context, path)
+        response = await self._send(request, self._retrier(config))
+        plan = _Plan(
+            path,
+            settings,
+            request,
+            Pagination(None, path=path, max_pages=1),
+            None,
+            redactor,
+        )
+        self._raise_for_error(response, plan, action=f"{request.method} {request.path}")
+        output = lookup_path(response.data, _response_path(settings))
+        return StepResponse(output, request.method, request.path, response.status)
+
+    def verify_webhook(
+        self,
+        config: Mapping[str, Any],
+        context: Mapping[str, Any],
+        request: InboundRequest,
+    ) -> WebhookResult:
+        """Verify and transform one inbound webhook request for an account."""
+        return process_webhook(
+            config.get("webhook"),
+            self._variables(config, context),
+            request,
+            timeout=self.limits.expression_timeout,
+        )
+
+    # -- helpers -------------------------------------------------------------
+
+    def _variables(
+        self, config: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return request_variables(
+            context, environment_variables=config.get("environment_variables")
+        )
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), tz=UTC)
+
+
+def select_credentials(
+    config: Mapping[str, Any], authentication_method: str | None
+) -> tuple[Mapping[str, Any], str]:
+    """Return the credential block in use and its JSON path.
+
+    `credentials` is one block with a `format`, or a map of blocks keyed by
+    format when an integration accepts several; then `authentication_method`
+    picks one (or the only one).
+    """
+    credentials = config.get("credentials")
+    if not isinstance(credentials, Mapping) or not credentials:
+        raise ConfigError("no credentials are configured", "credentials")
+    if "format" in credentials:
+        return credentials, "credentials"
+    if authentication_method is None and len(credentials) == 1:
+        authentication_method = next(iter(credentials))
+    block = credentials.get(authentication_method or "")
+    if not isinstance(block, Mapping):
+        raise ConfigError(
+            f"no credentials for authentication method {authentication_method!r}; "
+            f"configured: {', '.join(sorted(credentials))}",
+            "credentials",
+        )
+    return block, f"credentials.{authentication_method}"
+
+
+def _check_sandbox(
+    settings: Mapping[str, Any], *, sandbox: bool, lifecycle: bool
+) -> None:
+    method = str(settings.get("method") or "get").upper()
+    if sandbox and not lifecycle and method in WRITE_METHODS:
+        raise SandboxWriteError(
+            f"{method} is rejected on a sandbox account: sandbox accounts may only "
+            "read; use a production account to write",
+            method=method,
+        )
+
+
+def _response_path(settings: Mapping[str, Any]) -> str | None:
+    value = settings.get("response_path")
+    return str(value) if value else None

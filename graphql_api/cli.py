@@ -21,11 +21,11 @@ from typing import Any, NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from db.migrate import upgrade
+from db.migrate import current_revision, head_revision, upgrade
 from db.models import ApiToken, Team
 from db.session import Database
 from db.types import utc_now
@@ -79,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"graphql-api: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except SQLAlchemyError as error:
-        message = str(error.orig if getattr(error, "orig", None) else error)
+        original = getattr(error, "orig", None)
+        message = str(original if original is not None else error)
         print(f"graphql-api: database error: {message}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
@@ -307,13 +308,23 @@ def _configure_logging(settings: Settings) -> None:
         level=settings.logging_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if settings.logging_level > logging.DEBUG:
+        # Alembic logs each step at INFO; _migrate logs one line instead.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _migrate(arguments: argparse.Namespace, settings: Settings) -> None:
     if getattr(arguments, "no_migrate", False):
         return
+    url = settings.database_url
     try:
-        upgrade(settings.database_url)
+        before = current_revision(url)
+        head = head_revision()
+        if before != head:
+            upgrade(url)
+            logger.info(
+                "database_migrated from_revision=%s to_revision=%s", before, head
+            )
     except FileNotFoundError as error:
         raise CommandError(str(error)) from None
 
@@ -323,8 +334,6 @@ def _migrate(arguments: argparse.Namespace, settings: Settings) -> None:
 
 def run_migrate(arguments: argparse.Namespace, settings: Settings) -> int:
     """Apply pending migrations and print the revision the database is at."""
-    from db.migrate import current_revision
-
     _migrate(arguments, settings)
     print(f"Database at revision {current_revision(settings.database_url)}.")
     return EXIT_OK

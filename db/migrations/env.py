@@ -23,11 +23,13 @@ target_metadata = SQLModel.metadata
 
 def _configure(connection: Connection) -> None:
     # SQLite cannot alter most of a table in place, so batch mode rebuilds
-    # the table instead; PostgreSQL alters it directly.
+    # the table instead, and PostgreSQL alters it directly. Both run DDL in
+    # transactions, so the whole upgrade commits or rolls back as one.
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        transactional_ddl=True,
         compare_type=True,
     )
 

@@ -80,16 +80,23 @@ async def write_records(
         session, team, environment_name
     )
     writer = _Writer(session, team, environment, summary)
-    # Rows with invalid values may be pending; no query may flush them.
+    stages = (
+        lambda: writer.write_integrations(parsed.integrations, nested=False),
+        lambda: writer.write_integrations(parsed.nested_integrations, nested=True),
+        lambda: writer.write_installs(parsed.installs),
+        lambda: writer.write_accounts(parsed.accounts),
+    )
+    # Once a problem is found, rows with invalid values may be pending, so no
+    # query may flush them. Until then, each stage is flushed on its own, so
+    # that parents are inserted before the rows whose foreign keys need them.
     with session.no_autoflush:
-        await writer.write_integrations(parsed.integrations, nested=False)
-        await writer.write_integrations(parsed.nested_integrations, nested=True)
-        await writer.write_installs(parsed.installs)
-        await writer.write_accounts(parsed.accounts)
+        for stage in stages:
+            await stage()
+            if not (parsed.problems or writer.problems):
+                await session.flush()
     problems = parsed.problems + writer.problems
     if problems:
         raise ImportFailed(problems)
-    await session.flush()
     return summary
 
 

@@ -1,0 +1,195 @@
+"""The graphql-api command's migrate, create-token and settings handling."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from graphql_api.tokens import hash_token
+from tests.cli_support import cli_environment, run_cli, sqlite_url
+
+TOKEN_LINE = re.compile(r"gapi_[A-Za-z0-9_-]{43}\n")
+
+
+@pytest.fixture
+def database_file(tmp_path: Path) -> Path:
+    return tmp_path / "api.db"
+
+
+@pytest.fixture
+def environment(database_file: Path) -> dict[str, str]:
+    return cli_environment(sqlite_url(database_file))
+
+
+def _rows(database_file: Path, query: str, *parameters: object) -> list[tuple]:
+    with sqlite3.connect(database_file) as connection:
+        return connection.execute(query, parameters).fetchall()
+
+
+def test_migrate_creates_fresh_database(
+    environment: dict[str, str], database_file: Path
+) -> None:
+    result = run_cli("migrate", environment=environment)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Database at revision 0001.\n"
+    tables = {
+        name for (name,) in _rows(database_file, "SELECT name FROM sqlite_master")
+    }
+    assert {"team", "environment", "api_token", "integrated_account"} <= tables
+
+
+def test_migrate_twice_succeeds(environment: dict[str, str]) -> None:
+    run_cli("migrate", environment=environment)
+
+    result = run_cli("migrate", environment=environment)
+
+    assert result.returncode == 0, result.stderr
+    assert "0001" in result.stdout
+
+
+def test_migrate_into_missing_folder_exits_1(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "absent" / "api.db")
+
+    result = run_cli("migrate", environment=cli_environment(url))
+
+    assert result.returncode == 1
+    assert "folder" in result.stderr
+    assert "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        pytest.param(
+            {"PORT": "abc"},
+            "PORT='abc' is invalid: expected a whole number from 1 to 65535",
+            id="port-not-number",
+        ),
+        pytest.param(
+            {"PORT": "70000"},
+            "PORT='70000' is invalid: expected 1 to 65535",
+            id="port-range",
+        ),
+        pytest.param(
+            {"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud' is invalid", id="log-level"
+        ),
+        pytest.param(
+            {"DATABASE_URL": "sqlite:///api.db"},
+            "DATABASE_URL='sqlite:///api.db' is invalid: expected the driver",
+            id="sync-driver",
+        ),
+        pytest.param(
+            {"DATABASE_URL": "not a url"},
+            "DATABASE_URL='not a url' is invalid: expected a SQLAlchemy URL",
+            id="not-url",
+        ),
+    ],
+)
+def test_bad_setting_exits_2_with_one_line(
+    environment: dict[str, str], variables: dict[str, str], expected: str
+) -> None:
+    result = run_cli("migrate", environment={**environment, **variables})
+
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_with_bad_port_exits_2(environment: dict[str, str]) -> None:
+    result = run_cli("serve", environment={**environment, "PORT": "abc"})
+
+    assert result.returncode == 2
+    assert "PORT='abc' is invalid" in result.stderr
+
+
+def test_help_documents_exit_codes(environment: dict[str, str]) -> None:
+    result = run_cli("--help", environment=environment)
+
+    assert result.returncode == 0
+    assert "exit codes:" in result.stdout
+    assert "2  invalid command line or setting" in result.stdout
+
+
+def test_create_token_prints_only_token(
+    environment: dict[str, str], database_file: Path
+) -> None:
+    result = run_cli(
+        "create-token",
+        "--team",
+        "Acme",
+        "--environment",
+        "Production",
+        environment=environment,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert TOKEN_LINE.fullmatch(result.stdout)
+    stored = _rows(
+        database_file,
+        "SELECT t.name, e.name, a.expires_at FROM api_token a "
+        "JOIN team t ON t.id = a.team_id "
+        "JOIN environment e ON e.id = a.environment_id "
+        "WHERE a.token_hash = ?",
+        hash_token(result.stdout.strip()),
+    )
+    assert stored == [("Acme", "Production", None)]
+
+
+def test_team_token_has_no_environment(
+    environment: dict[str, str], database_file: Path
+) -> None:
+    result = run_cli("create-token", "--team", "Acme", environment=environment)
+
+    assert result.returncode == 0, result.stderr
+    stored = _rows(
+        database_file,
+        "SELECT environment_id FROM api_token WHERE token_hash = ?",
+        hash_token(result.stdout.strip()),
+    )
+    assert stored == [(None,)]
+
+
+def test_create_token_reuses_team_and_environment(
+    environment: dict[str, str], database_file: Path
+) -> None:
+    arguments = ("create-token", "--team", "Acme", "--environment", "Staging")
+
+    first = run_cli(*arguments, environment=environment)
+    second = run_cli(*arguments, environment=environment)
+
+    assert first.stdout != second.stdout
+    assert _rows(database_file, "SELECT count(*) FROM team") == [(1,)]
+    assert _rows(database_file, "SELECT count(*) FROM environment") == [(1,)]
+    assert _rows(database_file, "SELECT count(*) FROM api_token") == [(2,)]
+
+
+def test_create_token_sets_expiry(
+    environment: dict[str, str], database_file: Path
+) -> None:
+    result = run_cli(
+        "create-token", "--team", "Acme", "--expires-in", "30", environment=environment
+    )
+
+    assert result.returncode == 0, result.stderr
+    [(created_at, expires_at)] = _rows(
+        database_file, "SELECT created_at, expires_at FROM api_token"
+    )
+    days = _rows(
+        database_file, "SELECT julianday(?) - julianday(?)", expires_at, created_at
+    )[0][0]
+    assert days == pytest.approx(30, abs=0.01)
+
+
+def test_create_token_rejects_zero_days(environment: dict[str, str]) -> None:
+    result = run_cli(
+        "create-token", "--team", "Acme", "--expires-in", "0", environment=environment
+    )
+
+    assert result.returncode == 2
+    assert "'0' is invalid: expected a whole number of at least 1" in result.stderr

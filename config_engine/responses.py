@@ -44,6 +44,8 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _NOT_SECRET_KEYS = frozenset({"token_type", "expires_at", "expires_in", "scope"})
+# Metadata about a secret, such as refresh_token_expires_in, is not a secret.
+_NOT_SECRET_SUFFIXES = ("_expires_in", "_expires_at", "_type", "_url", "_uri")
 _MIN_SECRET_LENGTH = 4
 _SCOPE_IN_AUTHENTICATE = re.compile(r'scope="([^"]*)"')
 
@@ -137,7 +139,9 @@ def secret_values(value: Any, key: str = "") -> list[str]:
 
 
 def _is_secret_key(key: str) -> bool:
-    return key not in _NOT_SECRET_KEYS and bool(_SECRET_KEY.search(key))
+    if key in _NOT_SECRET_KEYS or key.endswith(_NOT_SECRET_SUFFIXES):
+        return False
+    return bool(_SECRET_KEY.search(key))
 
 
 def _basic_parts(credential: str) -> list[str]:

@@ -80,20 +80,17 @@ async def write_records(
         session, team, environment_name
     )
     writer = _Writer(session, team, environment, summary)
-    stages = (
-        lambda: writer.write_integrations(parsed.integrations, nested=False),
-        lambda: writer.write_integrations(parsed.nested_integrations, nested=True),
-        lambda: writer.write_installs(parsed.installs),
-        lambda: writer.write_accounts(parsed.accounts),
-    )
     # Once a problem is found, rows with invalid values may be pending, so no
     # query may flush them. Until then, each stage is flushed on its own, so
     # that parents are inserted before the rows whose foreign keys need them.
     with session.no_autoflush:
-        for stage in stages:
-            await stage()
-            if not (parsed.problems or writer.problems):
-                await session.flush()
+        await writer.write_integrations(parsed.integrations, nested=False)
+        await writer.write_integrations(parsed.nested_integrations, nested=True)
+        await writer.flush_unless(parsed.problems)
+        await writer.write_installs(parsed.installs)
+        await writer.flush_unless(parsed.problems)
+        await writer.write_accounts(parsed.accounts)
+        await writer.flush_unless(parsed.problems)
     problems = parsed.problems + writer.problems
     if problems:
         raise ImportFailed(problems)
@@ -167,6 +164,11 @@ class _Writer:
         self.installs_by_id: dict[uuid.UUID, EnvironmentIntegration] = {}
         self.installs_by_integration: dict[uuid.UUID, EnvironmentIntegration] = {}
         self.written: dict[Any, ParsedRecord] = {}
+
+    async def flush_unless(self, parse_problems: list[ImportProblem]) -> None:
+        """Flush the pending rows unless a problem was found."""
+        if not (parse_problems or self.problems):
+            await self.session.flush()
 
     def _report(self, record: ParsedRecord, field_name: str, message: str) -> None:
         self.problems.append(record.problem(field_name, message))

@@ -492,26 +492,70 @@ def httpx_url_join(base: str, target: str) -> str:
     return str(httpx.URL(base).join(target))
 
 
-_LINK_VALUE = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]+(?:=(?:\"[^\"]*\"|[^;,]*))?)*)")
-_LINK_PARAM = re.compile(r";\s*([^\s=;,]+)\s*(?:=\s*(\"[^\"]*\"|[^;,]*))?")
+_PARAM_NAME = re.compile(r"[^\s=;,]+")
+_TOKEN_VALUE = re.compile(r"[^;,]*")
 
 
 def parse_link_header(value: str) -> list[tuple[str, dict[str, str]]]:
     """Parse an RFC 8288 Link header into (target, parameters) pairs.
 
-    Parameter names are lower-cased and quoted values unquoted. Commas inside
-    ``<...>`` or quotes do not split links.
+    Parameter names are lower-cased and quoted values unquoted. Commas and
+    semicolons inside ``<...>`` or inside quotes do not split anything.
     """
     links: list[tuple[str, dict[str, str]]] = []
-    for match in _LINK_VALUE.finditer(value):
-        params: dict[str, str] = {}
-        for param in _LINK_PARAM.finditer(match.group(2)):
-            raw = (param.group(2) or "").strip()
-            if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-                raw = raw[1:-1]
-            params.setdefault(param.group(1).lower(), raw)
-        links.append((match.group(1).strip(), params))
-    return links
+    position = 0
+    while True:
+        start = value.find("<", position)
+        end = value.find(">", start + 1)
+        if start < 0 or end < 0:
+            return links
+        params, position = _link_params(value, end + 1)
+        links.append((value[start + 1 : end].strip(), params))
+
+
+def _link_params(value: str, position: int) -> tuple[dict[str, str], int]:
+    """Read ``; name=value`` parameters up to the comma that ends one link."""
+    params: dict[str, str] = {}
+    while position < len(value):
+        position = _skip_spaces(value, position)
+        if position >= len(value) or value[position] == ",":
+            return params, position + 1
+        if value[position] != ";":
+            # Junk between parameters: skip it rather than lose the next link.
+            position += 1
+            continue
+        name_match = _PARAM_NAME.match(value, _skip_spaces(value, position + 1))
+        if name_match is None:
+            position += 1
+            continue
+        position = _skip_spaces(value, name_match.end())
+        text = ""
+        if position < len(value) and value[position] == "=":
+            text, position = _param_value(value, _skip_spaces(value, position + 1))
+        params.setdefault(name_match.group().lower(), text)
+    return params, position
+
+
+def _param_value(value: str, position: int) -> tuple[str, int]:
+    if position < len(value) and value[position] == '"':
+        chars: list[str] = []
+        position += 1
+        while position < len(value) and value[position] != '"':
+            if value[position] == "\\" and position + 1 < len(value):
+                position += 1
+            chars.append(value[position])
+            position += 1
+        return "".join(chars), position + 1
+    match = _TOKEN_VALUE.match(value, position)
+    if match is None:
+        return "", position
+    return match.group().strip(), match.end()
+
+
+def _skip_spaces(value: str, position: int) -> int:
+    while position < len(value) and value[position] in " \t":
+        position += 1
+    return position
 
 
 def find_link(value: str, rel: str) -> str | None:

@@ -129,6 +129,8 @@ def serve(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=20)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def _wait_until_listening(server: RunningServer, timeout: float) -> None:

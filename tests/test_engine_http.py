@@ -47,7 +47,7 @@ async def echo(
     return page.result
 
 
-# -- query strings ------------------------------------------------------------
+# -- query strings -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ async def test_query_array_format_reaches_upstream(
     assert result["query"] == expected
 
 
-# -- bodies ---------------------------------------------------------------------
+# -- bodies --------------------------------------------------------------------
 
 
 def test_body_json_is_default() -> None:
@@ -181,7 +181,7 @@ async def test_get_request_sends_no_body(engine: Engine, upstream: Vendor) -> No
     assert result["body"] == ""
 
 
-# -- headers and placeholders -----------------------------------------------------
+# -- headers and placeholders --------------------------------------------------
 
 
 async def test_headers_merge_and_render_placeholders(
@@ -333,7 +333,7 @@ def test_path_accepts_literal_absolute_url() -> None:
     assert check_path("https://other.test/x", "https://other.test/x")
 
 
-# -- sandbox ----------------------------------------------------------------------
+# -- sandbox -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
@@ -370,7 +370,7 @@ async def test_sandbox_allows_lifecycle_writes(
     assert page.result["method"] == "POST"
 
 
-# -- sending --------------------------------------------------------------------
+# -- sending -------------------------------------------------------------------
 
 
 async def test_timeout_is_upstream_unavailable(

@@ -61,7 +61,7 @@ def connected_context(vendor: Vendor) -> dict[str, Any]:
     return {"oauth": {"token": {"access_token": access, "refresh_token": refresh}}}
 
 
-# -- parsing token answers ---------------------------------------------------------
+# -- parsing token answers -----------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ def test_context_patch_stores_token_where_truto_does() -> None:
     assert context["org_id"] == "o"
 
 
-# -- refresh against a token endpoint ----------------------------------------------
+# -- refresh against a token endpoint ------------------------------------------
 
 
 async def test_refresh_returns_new_credentials(
@@ -456,7 +456,7 @@ async def test_vendor_expiry_styles(
     assert update.expires_at == NOW + timedelta(hours=2)
 
 
-# -- client credentials, formats, custom refresh -----------------------------------
+# -- client credentials, formats, custom refresh -------------------------------
 
 
 def client_credentials_config(vendor: Vendor) -> dict[str, Any]:

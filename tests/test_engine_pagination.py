@@ -108,7 +108,7 @@ def test_parse_link_header_keeps_parameters() -> None:
     ]
 
 
-# -- each format through the engine ---------------------------------------------------
+# -- each format through the engine --------------------------------------------
 
 
 @pytest.mark.parametrize(

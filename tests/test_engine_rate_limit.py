@@ -71,7 +71,7 @@ async def call(engine: Engine, config: dict[str, Any]) -> Any:
     return await engine.request(config, {}, "echo", "call")
 
 
-# -- parsing -------------------------------------------------------------------------
+# -- parsing -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def test_reset_time_units(value: float, expected: float) -> None:
     assert to_epoch_seconds(value, NOW) == pytest.approx(expected)
 
 
-# -- waiting and retrying -------------------------------------------------------------
+# -- waiting and retrying ------------------------------------------------------
 
 
 async def test_http_date_retry_after_waits_for_real(
@@ -340,7 +340,7 @@ async def test_on_wait_hears_every_wait(
     assert heard == [1.0, 2.0]
 
 
-# -- server errors ----------------------------------------------------------------
+# -- server errors -------------------------------------------------------------
 
 
 async def test_5xx_then_success(

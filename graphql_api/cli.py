@@ -233,11 +233,27 @@ def _add_import(commands: Any) -> None:
 
 
 def _add_config_commands(commands: Any) -> None:
+    """Register the config engine's `config` commands.
+
+    When the config engine's command module fails to import, `config` still
+    exists but reports that error, so that the other commands keep working.
+    """
     try:
         from config_engine.cli import add_config_commands
-    except ImportError:
+    except ImportError as error:
+        reason = f"the config commands are unavailable: {error}"
+        parser = commands.add_parser("config", help="unavailable: " + str(error))
+        parser.add_argument("rest", nargs=argparse.REMAINDER)
+        parser.set_defaults(handler=_fail_with(reason))
         return
     add_config_commands(commands)
+
+
+def _fail_with(reason: str) -> Handler:
+    def handler(_arguments: argparse.Namespace, _settings: Settings) -> int:
+        raise CommandError(reason)
+
+    return handler
 
 
 def _port(raw: str) -> int:

@@ -1,0 +1,60 @@
+"""The strawberry schema of the API and its printed SDL.
+
+Documents are limited in depth, aliases and tokens so that one request
+cannot ask for an unbounded amount of work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from graphql_api.errors import ReportErrors
+from graphql_api.scalars import SCALAR_MAP
+from graphql_api.types.query import Query
+
+# Deep enough for account -> install -> environment -> accounts -> edges -> node.
+MAX_QUERY_DEPTH = 12
+MAX_ALIASES = 50
+MAX_TOKENS = 4000
+
+
+class ApiSchema(strawberry.Schema):
+    """A schema whose errors are logged by `ReportErrors`, not by strawberry.
+
+    Strawberry's default logs every error with a traceback at ERROR level,
+    including the client's own mistakes.
+    """
+
+    def process_errors(
+        self,
+        errors: list[GraphQLError],
+        execution_context: ExecutionContext | None = None,
+    ) -> None:
+        return None
+
+
+def _extensions() -> list[Any]:
+    return [
+        ReportErrors,
+        lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+    ]
+
+
+schema = ApiSchema(
+    query=Query,
+    config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    extensions=_extensions(),
+)
+
+
+def schema_sdl() -> str:
+    """Return the schema in GraphQL SDL, as committed in ``schema.graphql``."""
+    return schema.as_str() + "\n"

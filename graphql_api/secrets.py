@@ -1,0 +1,172 @@
+"""Rules that keep credentials and client secrets out of API responses.
+
+Redaction removes a key together with its value; it never masks. A key is
+secret when its name looks like a credential (`is_secret_key`), at any depth
+of the document. In an account's context, the credential fields that the
+integration declares with ``"type": "password"`` are secret too.
+
+The stored documents keep their secrets. `carry_over_secrets` lets a client
+write back a document that it read in redacted form without erasing them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+# Words that make a key secret wherever they appear in its name, such as
+# "client_secret", "secretAccessKey" or "db_password".
+_SECRET_WORDS = frozenset({"secret", "secrets", "password", "passwd", "passphrase"})
+# Words that make a key secret as its last word, such as "access_token" or
+# "token". "token_url" and "tokenHost" name endpoints, so they stay.
+_SECRET_LAST_WORDS = frozenset({"token", "tokens", "apikey", "jwt", "pwd"})
+# Last two words that make a key secret, such as "api_key" or "X-Api-Key".
+_SECRET_LAST_PAIRS = frozenset(
+    {
+        ("api", "key"),
+        ("private", "key"),
+        ("secret", "key"),
+        ("access", "key"),
+        ("signing", "key"),
+        ("encryption", "key"),
+    }
+)
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def key_words(name: str) -> list[str]:
+    """Split a key into lower-case words at underscores, dashes and camelCase."""
+    return [word.lower() for word in _WORD.findall(name)]
+
+
+def is_secret_key(name: str) -> bool:
+    """Tell whether a JSON key names a credential or a secret."""
+    words = key_words(name)
+    if not words:
+        return False
+    if _SECRET_WORDS.intersection(words):
+        return True
+    if words[-1] in _SECRET_LAST_WORDS:
+        return True
+    return tuple(words[-2:]) in _SECRET_LAST_PAIRS
+
+
+def declared_password_fields(*configs: Mapping[str, Any] | None) -> frozenset[str]:
+    """Collect the names of credential fields declared with type "password".
+
+    Integration configs declare them as
+    ``credentials.config.fields[] = {"name": ..., "type": "password"}``. Every
+    ``fields`` list under ``credentials`` counts, so that an override adding a
+    field is covered too.
+    """
+    names: set[str] = set()
+    for config in configs:
+        if config:
+            names.update(_password_fields_in(config.get("credentials")))
+    return frozenset(names)
+
+
+def _password_fields_in(value: Any) -> Iterable[str]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _password_fields_in(item)
+        return
+    if not isinstance(value, Mapping):
+        return
+    if value.get("type") == "password" and isinstance(value.get("name"), str):
+        yield value["name"]
+    for child in value.values():
+        yield from _password_fields_in(child)
+
+
+def redact_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return a copy of an integration config or override without secrets.
+
+    Removes every key named like a secret, such as the OAuth client secret at
+    ``credentials.config.client.secret`` or a webhook signing ``secret``.
+    """
+    return _without_keys(config or {}, is_secret_key)
+
+
+def redact_context(
+    context: Mapping[str, Any] | None,
+    integration_config: Mapping[str, Any] | None,
+    override: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return a copy of an account's context without credential values.
+
+    Removes keys named like a secret (``api_key``, ``password``,
+    ``client_secret``, ``oauth.token`` and everything under it, ...) and the
+    password fields declared in the integration config or the install's
+    override, at any depth.
+    """
+    is_hidden = _context_key_rule(integration_config, override)
+    return _without_keys(context or {}, is_hidden)
+
+
+def redact_value(value: Any) -> Any:
+    """Return a copy of any JSON value without keys named like a secret."""
+    return _strip(value, is_secret_key)
+
+
+def carry_over_secrets(
+    previous: Any,
+    replacement: Any,
+    integration_config: Mapping[str, Any] | None = None,
+    override: Mapping[str, Any] | None = None,
+) -> Any:
+    """Copy the secret keys of `previous` that `replacement` leaves out.
+
+    A client that reads a context, edits it and writes an object back has
+    never seen the secrets inside it, so their absence means "unchanged",
+    not "delete". Secrets that `replacement` sets, even to null, win.
+    """
+    is_hidden = _context_key_rule(integration_config, override)
+    return _carry_over(previous, replacement, is_hidden)
+
+
+def _context_key_rule(
+    integration_config: Mapping[str, Any] | None,
+    override: Mapping[str, Any] | None,
+) -> Callable[[str], bool]:
+    password_fields = declared_password_fields(integration_config, override)
+
+    def is_hidden(name: str) -> bool:
+        return name in password_fields or is_secret_key(name)
+
+    return is_hidden
+
+
+def _carry_over(
+    previous: Any, replacement: Any, is_hidden: Callable[[str], bool]
+) -> Any:
+    if not isinstance(previous, Mapping) or not isinstance(replacement, Mapping):
+        return replacement
+    merged = dict(replacement)
+    for key, old_value in previous.items():
+        if key not in merged:
+            if is_hidden(key):
+                merged[key] = old_value
+        else:
+            merged[key] = _carry_over(old_value, merged[key], is_hidden)
+    return merged
+
+
+def _without_keys(
+    document: Mapping[str, Any], is_hidden: Callable[[str], bool]
+) -> dict[str, Any]:
+    stripped = _strip(document, is_hidden)
+    return stripped if isinstance(stripped, dict) else {}
+
+
+def _strip(value: Any, is_hidden: Callable[[str], bool]) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            key: _strip(child, is_hidden)
+            for key, child in value.items()
+            if not is_hidden(str(key))
+        }
+    if isinstance(value, list):
+        return [_strip(item, is_hidden) for item in value]
+    return value

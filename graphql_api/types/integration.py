@@ -1,0 +1,207 @@
+"""The `Integration` type and the list of integrations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from sqlalchemy import ColumnElement
+from sqlmodel import col
+
+from db import models
+from graphql_api.context import Info
+from graphql_api.filters import integration_condition
+from graphql_api.scalars import JSON
+from graphql_api.secrets import redact_config
+from graphql_api.types.connection import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    resolve_connection,
+)
+from graphql_api.types.enums import SharingPolicy
+from graphql_api.types.filters import (
+    EnvironmentIntegrationFilter,
+    IntegratedAccountFilter,
+    IntegrationFilter,
+)
+from graphql_api.types.node import Node
+from graphql_api.types.ordering import (
+    EnvironmentIntegrationOrder,
+    IntegratedAccountOrder,
+    IntegrationOrder,
+    OrderByDescription,
+    sort_keys,
+)
+
+if TYPE_CHECKING:
+    from graphql_api.types.environment_integration import (
+        EnvironmentIntegrationConnection,
+    )
+    from graphql_api.types.integrated_account import IntegratedAccountConnection
+
+
+@strawberry.type(
+    description="A declarative config for one upstream API, owned by a team. "
+    "Other teams see it only when its sharing policy is ALLOW, or when it is "
+    "installed in one of their environments."
+)
+class Integration(Node):
+    name: str = strawberry.field(description="Name, unique within the owning team.")
+    category: str = strawberry.field(description="Category, such as `crm`.")
+    is_beta: bool = strawberry.field(description="Whether it is marked as beta.")
+    sharing: SharingPolicy = strawberry.field(
+        description="Whether other teams may see and install it."
+    )
+    version: int = strawberry.field(
+        description="Version number, raised by every update. Pass it to "
+        "`updateIntegration` to detect concurrent changes."
+    )
+    created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it was last changed.")
+    row: strawberry.Private[models.Integration]
+
+    @classmethod
+    def from_row(cls, row: models.Integration) -> Integration:
+        """Build the GraphQL object of an `integration` row."""
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            category=row.category,
+            is_beta=row.is_beta,
+            sharing=SharingPolicy(row.sharing),
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
+        )
+
+    @strawberry.field(
+        description="The config: base URL, headers, credentials, resources and "
+        "so on. Client secrets and every key named like a secret are left out."
+    )
+    def config(self) -> JSON:
+        return JSON(redact_config(self.row.config))
+
+    @strawberry.field(
+        description="Whether the caller may change or delete it: true for a "
+        "team token of the owning team."
+    )
+    def viewer_can_edit(self, info: Info) -> bool:
+        principal = info.context.principal
+        return (
+            principal.can_write_integrations and self.row.team_id == principal.team_id
+        )
+
+    @strawberry.field(description="Installs of it in the caller's environments.")
+    async def environment_integrations(
+        self,
+        info: Info,
+        filter: Annotated[
+            EnvironmentIntegrationFilter | None,
+            strawberry.argument(description="Only installs that match this filter."),
+        ] = None,
+        order_by: Annotated[
+            list[EnvironmentIntegrationOrder] | None,
+            strawberry.argument(description=OrderByDescription),
+        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Annotated[
+        EnvironmentIntegrationConnection,
+        strawberry.lazy("graphql_api.types.environment_integration"),
+    ]:
+        from graphql_api.types import environment_integration
+
+        return await environment_integration.list_environment_integrations(
+            info,
+            connection="Integration.environmentIntegrations",
+            scope=[col(models.EnvironmentIntegration.integration_id) == self.row.id],
+            filter=filter,
+            order_by=order_by,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+    @strawberry.field(
+        description="Integrated accounts of it in the caller's environments."
+    )
+    async def integrated_accounts(
+        self,
+        info: Info,
+        filter: Annotated[
+            IntegratedAccountFilter | None,
+            strawberry.argument(description="Only accounts that match this filter."),
+        ] = None,
+        order_by: Annotated[
+            list[IntegratedAccountOrder] | None,
+            strawberry.argument(description=OrderByDescription),
+        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Annotated[
+        IntegratedAccountConnection,
+        strawberry.lazy("graphql_api.types.integrated_account"),
+    ]:
+        from graphql_api.types import integrated_account
+
+        return await integrated_account.list_integrated_accounts(
+            info,
+            connection="Integration.integratedAccounts",
+            scope=[col(models.IntegratedAccount.integration_id) == self.row.id],
+            filter=filter,
+            order_by=order_by,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+
+
+@strawberry.type(description="A page of integrations.")
+class IntegrationConnection(Connection[Integration]):
+    pass
+
+
+async def list_integrations(
+    info: Info,
+    *,
+    connection: str,
+    scope: Sequence[ColumnElement[bool]] = (),
+    filter: IntegrationFilter | None,
+    order_by: Sequence[IntegrationOrder] | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> IntegrationConnection:
+    """Fetch one page of the integrations that the caller may read."""
+    context = info.context
+    conditions = [
+        context.principal.visible_integrations(),
+        *scope,
+        integration_condition(filter, context.dialect),
+    ]
+    return await resolve_connection(
+        info,
+        connection_type=IntegrationConnection,
+        connection=connection,
+        model=models.Integration,
+        conditions=conditions,
+        order=sort_keys(order_by),
+        to_node=Integration.from_row,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )

@@ -1,0 +1,321 @@
+"""Shared fixtures: a live API server on 127.0.0.1 and helpers to seed it.
+
+One uvicorn server runs per test session, in a thread of the test process,
+on a migrated SQLite file in a temporary folder. Tests isolate their data by
+creating their own teams, because every token reads only its own team's rows.
+Running in-process lets a test count the SQL statements that the server
+sends (see `StatementLog`).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine, create_engine, event
+from sqlmodel import Session, SQLModel
+
+from db import models
+from db.migrate import upgrade
+from db.session import Database
+from db.types import utc_now
+from graphql_api.app import create_app
+from graphql_api.settings import Settings
+from graphql_api.tokens import generate_token, hash_token
+
+SERVER_START_TIMEOUT = 10.0
+
+
+class StatementLog:
+    """Records the SQL statements that the server's engine executes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._statements: list[str] = []
+        self._recording = False
+
+    def on_execute(self, *args: Any) -> None:
+        statement = args[2]
+        with self._lock:
+            if self._recording:
+                self._statements.append(statement)
+
+    @contextmanager
+    def capture(self) -> Iterator[list[str]]:
+        """Collect the statements executed inside the block into a list."""
+        captured: list[str] = []
+        with self._lock:
+            self._statements = captured
+            self._recording = True
+        try:
+            yield captured
+        finally:
+            with self._lock:
+                self._recording = False
+
+
+@dataclass
+class LiveServer:
+    """A running API server and the database file behind it."""
+
+    url: str
+    database_url: str
+    sync_engine: Engine
+    statements: StatementLog
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def run_server(database_path: Path) -> Iterator[LiveServer]:
+    """Migrate a SQLite file, serve the API on it, and stop on exit."""
+    database_url = f"sqlite+aiosqlite:///{database_path}"
+    upgrade(database_url)
+    database = Database(database_url)
+    statements = StatementLog()
+    event.listen(
+        database.engine.sync_engine, "before_cursor_execute", statements.on_execute
+    )
+
+    app = create_app(Settings(database_url=database_url), database)
+    sock = _free_socket()
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True
+    )
+    thread.start()
+    _wait_until_started(server, thread)
+
+    sync_engine = create_engine(
+        f"sqlite:///{database_path}", connect_args={"timeout": 30}
+    )
+    port = sock.getsockname()[1]
+    try:
+        yield LiveServer(
+            f"http://127.0.0.1:{port}", database_url, sync_engine, statements
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=SERVER_START_TIMEOUT)
+        sync_engine.dispose()
+        sock.close()
+
+
+def _wait_until_started(server: uvicorn.Server, thread: threading.Thread) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the API server did not start")
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The session's API server on a fresh SQLite file."""
+    database_path = tmp_path_factory.mktemp("server") / "api.db"
+    with run_server(database_path) as server:
+        yield server
+
+
+class Seeder:
+    """Writes rows straight into the server's database.
+
+    Every method commits at once and returns the row, detached but loaded.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add(self, *rows: SQLModel) -> None:
+        """Insert or update rows in one transaction."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.add_all(rows)
+            session.commit()
+
+    def team(self, name: str | None = None) -> models.Team:
+        row = models.Team(name=name or f"team-{uuid.uuid4().hex[:12]}")
+        self.add(row)
+        return row
+
+    def environment(
+        self, team: models.Team, name: str = "production"
+    ) -> models.Environment:
+        row = models.Environment(team_id=team.id, name=name)
+        self.add(row)
+        return row
+
+    def token(
+        self,
+        team: models.Team,
+        environment: models.Environment | None = None,
+        *,
+        expires_at: datetime | None = None,
+        revoked_at: datetime | None = None,
+    ) -> str:
+        """Create an API token and return its plain text."""
+        token = generate_token()
+        row = models.ApiToken(
+            team_id=team.id,
+            environment_id=environment.id if environment else None,
+            token_hash=hash_token(token),
+            expires_at=expires_at,
+            revoked_at=revoked_at,
+        )
+        self.add(row)
+        return token
+
+    def integration(
+        self, team: models.Team, name: str | None = None, **fields: Any
+    ) -> models.Integration:
+        fields.setdefault("category", "crm")
+        fields.setdefault("config", {"base_url": "http://127.0.0.1:9/api"})
+        row = models.Integration(
+            team_id=team.id, name=name or f"app-{uuid.uuid4().hex[:8]}", **fields
+        )
+        self.add(row)
+        return row
+
+    def install(
+        self,
+        environment: models.Environment,
+        integration: models.Integration,
+        **fields: Any,
+    ) -> models.EnvironmentIntegration:
+        row = models.EnvironmentIntegration(
+            environment_id=environment.id, integration_id=integration.id, **fields
+        )
+        self.add(row)
+        return row
+
+    def account(
+        self, install: models.EnvironmentIntegration, **fields: Any
+    ) -> models.IntegratedAccount:
+        row = self.account_row(install, **fields)
+        self.add(row)
+        return row
+
+    def account_row(
+        self, install: models.EnvironmentIntegration, **fields: Any
+    ) -> models.IntegratedAccount:
+        """Build an account row without writing it, for `add` in bulk."""
+        fields.setdefault("tenant_id", f"tenant-{uuid.uuid4().hex[:8]}")
+        return models.IntegratedAccount(
+            environment_id=install.environment_id,
+            environment_integration_id=install.id,
+            integration_id=install.integration_id,
+            **fields,
+        )
+
+
+@pytest.fixture(scope="session")
+def seeder(live_server: LiveServer) -> Seeder:
+    """Writes rows into the session server's database."""
+    return Seeder(live_server.sync_engine)
+
+
+class GraphQLClient:
+    """Posts GraphQL documents to the live server."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(base_url=url, timeout=30, trust_env=False)
+
+    def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None,
+    ) -> httpx.Response:
+        """Send a document and return the raw HTTP response."""
+        headers = {} if token is None else {"authorization": f"Bearer {token}"}
+        body: dict[str, Any] = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        return self.http.post("/graphql", json=body, headers=headers)
+
+    def execute(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str
+    ) -> dict[str, Any]:
+        """Send a document and return the JSON body of a 200 response."""
+        response = self.post(query, variables, token=token)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def data(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str
+    ) -> dict[str, Any]:
+        """Send a document and return its data, failing on any error."""
+        body = self.execute(query, variables, token=token)
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+    def errors(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str
+    ) -> list[dict[str, Any]]:
+        """Send a document that must fail and return its errors."""
+        body = self.execute(query, variables, token=token)
+        assert body.get("errors"), body
+        errors: list[dict[str, Any]] = body["errors"]
+        return errors
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@pytest.fixture(scope="session")
+def client(live_server: LiveServer) -> Iterator[GraphQLClient]:
+    """A GraphQL client of the session server."""
+    graphql = GraphQLClient(live_server.url)
+    yield graphql
+    graphql.close()
+
+
+@dataclass
+class Tenant:
+    """A team with two environments and the tokens that act for it."""
+
+    team: models.Team
+    production: models.Environment
+    staging: models.Environment
+    team_token: str
+    production_token: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def make_tenant(seeder: Seeder) -> Tenant:
+    """Create a team with a production and a staging environment and tokens."""
+    team = seeder.team()
+    production = seeder.environment(team, "production")
+    staging = seeder.environment(team, "staging")
+    return Tenant(
+        team=team,
+        production=production,
+        staging=staging,
+        team_token=seeder.token(team),
+        production_token=seeder.token(team, production),
+    )
+
+
+def hours_ago(hours: float) -> datetime:
+    """Return the aware UTC time `hours` before now."""
+    return utc_now() - timedelta(hours=hours)

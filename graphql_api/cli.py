@@ -518,7 +518,8 @@ async def issue_token(
 ) -> str:
     """Create an API token and return it; only its digest is stored.
 
-    Without `environment_name` the token sees every environment of the team.
+    Without `environment_name` the token can read every environment of the
+    team.
     The team and the environment are created when missing. With
     `revoke_same_name`, the team's earlier tokens called `name` are revoked.
     """

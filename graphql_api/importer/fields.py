@@ -19,7 +19,7 @@ Record = Mapping[str, Any]
 
 
 class FieldError(ValueError):
-    """Raised when a field holds a value of the wrong type or form."""
+    """Raised when a field contains a value of the wrong type or form."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)

@@ -1,6 +1,6 @@
 """Read import files and split them into raw records of a known kind.
 
-A file holds one of the shapes that Truto's admin API returns: a bare list
+A file contains one of the shapes that Truto's admin API returns: a bare list
 of records, a list envelope ``{"result": [...], "next_cursor": ...}``, one
 record on its own, or an object with the keys ``integrations``,
 ``environment_integrations`` and ``integrated_accounts``, each a list or a

@@ -236,6 +236,7 @@ def _parse_account(raw: RawRecord, problems: list[ImportProblem]) -> ParsedRecor
     record = ParsedRecord(raw)
     reader = _FieldReader(record, problems)
     record.id = reader.read(fields.read_uuid, "id")
+
     reader.store(fields.read_text, "tenant_id", max_length=500, required=True)
     if "tenant_id" not in raw.data:
         problems.append(
@@ -253,6 +254,7 @@ def _parse_account(raw: RawRecord, problems: list[ImportProblem]) -> ParsedRecor
                 "or an integration object with an id or a name",
             )
         )
+
     reader.store(fields.read_object, "context")
     reader.store(fields.read_enum, "status", IntegratedAccountStatus)
     reader.store(fields.read_text, "last_error", max_length=None, nullable=True)

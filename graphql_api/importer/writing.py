@@ -3,9 +3,9 @@
 The caller runs this inside one write transaction. Every reference is
 checked before anything is flushed, and any problem raises ImportFailed, so
 the transaction rolls back and nothing is written. Records keep the ids of
-the file. A record whose id, or whose natural key, is already in the
-database updates that row; the natural keys are the integration's name in
-the team and the installed integration in the environment.
+the file. A record updates the row that has its id, or else the row that has
+its natural key. The natural keys are the integration's name in the team and
+the installed integration in the environment.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from graphql_api.importer.records import ParsedRecord, ParsedRecords
 _Model = TypeVar("_Model", bound=SQLModel)
 
 # Rows are loaded by id in chunks, well below the bound-parameter limits of
-# SQLite (32766 since 3.32) and asyncpg (32767).
+# SQLite (32766 since 3.32) and of PostgreSQL's wire protocol (32767).
 _ID_CHUNK = 500
 
 INTEGRATIONS = "integrations"
@@ -44,7 +44,7 @@ _KINDS = (INTEGRATIONS, ENVIRONMENT_INTEGRATIONS, INTEGRATED_ACCOUNTS)
 
 @dataclass
 class ImportSummary:
-    """What an import created and updated, counted per kind of record."""
+    """Counts of the rows an import created and updated, per kind of record."""
 
     team: str
     environment: str
@@ -173,14 +173,14 @@ class _Writer:
     def _report(self, record: ParsedRecord, field_name: str, message: str) -> None:
         self.problems.append(record.problem(field_name, message))
 
-    def _check_duplicate(self, record: ParsedRecord, key: Any, what: str) -> bool:
+    def _check_duplicate(self, record: ParsedRecord, key: Any, kind: str) -> bool:
         """Report a second record for the same row; return whether it is one."""
         first = self.written.get(key)
         if first is None:
             self.written[key] = record
             return False
         where = f"{first.source.file}: {first.source.location or 'the whole file'}"
-        self._report(record, "", f"duplicate {what}: the same row as {where}")
+        self._report(record, "", f"duplicate {kind}: the same row as {where}")
         return True
 
     # Integrations

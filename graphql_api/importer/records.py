@@ -177,6 +177,8 @@ def _parse_install(
         enabled = reader.read(fields.read_bool, "is_active", True)
         if "is_active" in raw.data and enabled is not None:
             record.values["is_enabled"] = enabled
+    # TODO: validate the override deep-merged over the integration's config,
+    # not only its type, once the engine exposes the merge to the importer.
     reader.store(fields.read_object, "override")
     reader.store_timestamps(_TIMESTAMPS, nullable=False)
     _read_nested_integration(

@@ -1,0 +1,565 @@
+"""Render Truto's ``{{path}}`` placeholders in strings, lists and objects.
+
+A placeholder names a dotted path into the context mapping (``{{a.b.0.c}}``,
+where a number indexes a list). Its full grammar is::
+
+    {{ path[:cast[:modifier...]] [| path[:cast...]]... [?: default[:cast]] }}
+
+- Alternatives separated by ``|`` are tried in order; the first path that
+  exists wins, even when its value is null.
+- Casts: ``str`` (the default), ``int``, ``num``, ``bool``, ``json``,
+  ``any``. A cast changes the type only when the placeholder is the whole
+  string. Inside text, every value is written as JavaScript's ``String()``
+  would write it: ``true``, ``1.5``, ``null``, ``[object Object]``.
+- Modifiers: ``null`` renders a missing value as null, and ``undefined``
+  drops it, so its key disappears from an object and inside text it renders
+  as ``""``. ``ignore-empty-str`` skips alternatives whose value is ``""``.
+  Without these a missing value leaves the placeholder text in place.
+- ``?:`` gives a default, used when every alternative is missing.
+- An object key ``$truto_merge`` holds a placeholder, or a list of them,
+  whose object values are deep-merged into the object (lists concatenate).
+
+This follows Truto's ``replace-placeholders`` npm package
+(github.com/trutohq/replace-placeholders), and its test cases pass
+unchanged. The deliberate differences:
+
+- With ``required=True`` a placeholder that resolves to nothing (missing,
+  null or ``""``, with no default) raises PlaceholderError, and text that
+  looks like a broken placeholder raises ConfigError.
+- An empty path (``{{ }}`` or ``{{?:x}}``) never matches. Truto resolves it
+  to the whole context, which would leak every credential into the output.
+- Values are inserted as they are. Truto's ``String.replace`` expands
+  ``$&`` and ``$$`` inside a value, and it rescans inserted text for the
+  next placeholder.
+- ``:null`` inside text keeps a non-null value, where Truto writes ``null``.
+- A default keeps a trailing ``:text`` unless ``text`` is a cast name, so
+  ``{{base?:http://127.0.0.1:8080}}`` works.
+- An unknown cast raises ConfigError even when the value is missing, where
+  Truto raises only when it finds a value.
+- ``undefined`` has no Python value: a top-level result is None, a list item
+  is None (as in ``JSON.stringify``), and an object key is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, Final
+
+from config_engine.errors import ConfigError, PlaceholderError
+
+MERGE_KEY: Final = "$truto_merge"
+CASTS: Final = frozenset(
+    {"str", "int", "num", "bool", "json", "any", "null", "undefined"}
+    | {"ignore-empty-str"}
+)
+
+# The character class of Truto's placeholder pattern: ASCII word characters,
+# "-", ".", "/", "|", ":", "?" and whitespace. Brackets are not in it, so
+# "{{a[0]}}" is left as text.
+_PLACEHOLDER = re.compile(r"\{\{([\w\-./|:?\s]+)\}\}", re.ASCII)
+# A colon starts a cast or modifier only when a word character or a space
+# follows it, so "a:" stays a path.
+_MODIFIER_SPLIT = re.compile(r":(?=[\w\s])", re.ASCII)
+_INTEGER = re.compile(r"-?\d+", re.ASCII)
+_PARSE_INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|\d+)", re.ASCII)
+_PARSE_FLOAT = re.compile(
+    r"[+-]?(?:Infinity|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)", re.ASCII
+)
+_MAX_SAFE_INTEGER = 2**53
+
+
+class _Undefined:
+    """JavaScript's ``undefined``: a value that drops out of its container."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "undefined"
+
+
+_UNDEFINED: Final = _Undefined()
+_MISSING: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Alternative:
+    path: str
+    # Each key with its list index, if it is an integer. None for a path
+    # with an empty segment, which never matches.
+    segments: tuple[tuple[str, int | None], ...] | None
+    cast: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Placeholder:
+    text: str
+    inner: str
+    alternatives: tuple[_Alternative, ...]
+    default: str | None
+    default_cast: str
+    null_allowed: bool
+    undefined_allowed: bool
+    ignore_empty: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    parts: tuple[str | _Placeholder, ...]
+    whole: _Placeholder | None
+    problems: tuple[str, ...]
+
+
+def render(
+    template: Any,
+    context: Mapping[str, Any],
+    *,
+    required: bool = False,
+    path: str = "",
+) -> Any:
+    """Return `template` with every placeholder replaced from `context`.
+
+    Strings, lists and dicts are walked recursively; other values come back
+    unchanged. `context` keys are the roots of placeholder paths, so callers
+    pass e.g. ``{**account, "context": account, "query": query, "id": id}``.
+    With `required` (for URLs and credentials) a placeholder that resolves
+    to nothing raises PlaceholderError naming `path`, the config JSON path
+    of `template`. An unknown cast raises ConfigError in both modes.
+    """
+    value = _render_value(template, context, required, path)
+    return None if value is _UNDEFINED else value
+
+
+def placeholders_in(template: Any) -> list[str]:
+    """Return the context paths that `template` refers to, in order, once each.
+
+    Every alternative of a placeholder counts, so ``{{a|b.c}}`` gives
+    ``["a", "b.c"]``. Object keys are not templates and are not searched.
+    """
+    found: dict[str, None] = {}
+    for text in _strings_in(template):
+        for part in _parse(text).parts:
+            if isinstance(part, _Placeholder):
+                for alternative in part.alternatives:
+                    found.setdefault(alternative.path, None)
+    return list(found)
+
+
+def check_template(text: str) -> list[str]:
+    """Return what is wrong with the placeholders of one template string.
+
+    Each message names the placeholder: unknown casts, empty paths, and
+    ``{{`` that does not start a valid placeholder (e.g. ``{{a[0]}}``).
+    An empty list means the string renders as intended.
+    """
+    if "{{" not in text:
+        return []
+    return list(_parse(text).problems)
+
+
+def _strings_in(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [text for item in value.values() for text in _strings_in(item)]
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _strings_in(item)]
+    return []
+
+
+# A JSON path is built only when an error needs it: the root string, or a
+# (parent, key) pair for each level below it.
+_JsonPath = str | tuple[Any, str | int]
+_PLAIN_SCALARS: Final = frozenset({int, float, bool, type(None)})
+
+
+def _path_text(path: _JsonPath) -> str:
+    keys: list[str] = []
+    while isinstance(path, tuple):
+        path, key = path
+        keys.append(str(key))
+    if path:
+        keys.append(path)
+    return ".".join(reversed(keys))
+
+
+def _render_value(
+    value: Any, context: Mapping[str, Any], required: bool, path: _JsonPath
+) -> Any:
+    kind = type(value)
+    if kind is str:
+        if "{{" not in value:
+            return value
+        return _render_string(value, context, required, path)
+    if kind is dict:
+        return _render_object(value, context, required, path)
+    if kind is list:
+        return _render_list(value, context, required, path)
+    if kind in _PLAIN_SCALARS:
+        return value
+    if isinstance(value, str):
+        return _render_value(str(value), context, required, path)
+    if isinstance(value, Mapping):
+        return _render_object(value, context, required, path)
+    if isinstance(value, tuple):
+        return _render_list(value, context, required, path)
+    return value
+
+
+def _render_list(
+    items: list[Any] | tuple[Any, ...],
+    context: Mapping[str, Any],
+    required: bool,
+    path: _JsonPath,
+) -> list[Any]:
+    result = []
+    for index, item in enumerate(items):
+        rendered = _render_value(item, context, required, (path, index))
+        result.append(None if rendered is _UNDEFINED else rendered)
+    return result
+
+
+def _render_object(
+    template: Mapping[str, Any],
+    context: Mapping[str, Any],
+    required: bool,
+    path: _JsonPath,
+) -> dict[str, Any]:
+    has_merge = MERGE_KEY in template
+    result: dict[str, Any] = {}
+    for key, value in template.items():
+        if has_merge and key == MERGE_KEY:
+            continue
+        if type(value) is str:
+            if "{{" not in value:
+                result[key] = value
+                continue
+            rendered = _render_string(value, context, required, (path, key))
+        else:
+            rendered = _render_value(value, context, required, (path, key))
+        if rendered is not _UNDEFINED:
+            result[key] = rendered
+    if has_merge:
+        result = _apply_merge(result, template[MERGE_KEY], context, (path, MERGE_KEY))
+    return result
+
+
+def _apply_merge(
+    result: dict[str, Any], sources: Any, context: Mapping[str, Any], path: _JsonPath
+) -> dict[str, Any]:
+    # A merge source is optional by nature: a missing one is skipped, even
+    # in required mode, as are sources that do not render to an object.
+    if not isinstance(sources, list):
+        sources = [sources]
+    for source in sources:
+        merged = _render_value(source, context, False, path)
+        if isinstance(merged, dict):
+            result = _merge_objects(result, merged)
+    return result
+
+
+def _merge_objects(target: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge like the deepmerge npm package: lists concatenate."""
+    result = dict(target)
+    for key, value in source.items():
+        current = result.get(key, _MISSING)
+        if isinstance(current, dict) and isinstance(value, dict):
+            result[key] = _merge_objects(current, value)
+        elif isinstance(current, list) and isinstance(value, list):
+            result[key] = current + value
+        else:
+            result[key] = value
+    return result
+
+
+def _render_string(
+    text: str, context: Mapping[str, Any], required: bool, path: _JsonPath
+) -> Any:
+    template = _parse(text)
+    if template.problems:
+        _raise_problem(template, required, path)
+    if template.whole is not None:
+        return _resolve(template.whole, context, True, required, path)
+    pieces: list[str] = []
+    for part in template.parts:
+        if type(part) is str:
+            pieces.append(part)
+            continue
+        value = _resolve(part, context, False, required, path)  # type: ignore[arg-type]
+        pieces.append(value if type(value) is str else to_js_string(value))
+    return "".join(pieces)
+
+
+def _raise_problem(template: _Template, required: bool, path: _JsonPath) -> None:
+    # Broken placeholders stay as text unless the output must be complete,
+    # but an unknown cast is always an error.
+    for problem in template.problems:
+        if required or "unknown cast" in problem:
+            raise ConfigError(problem, _path_text(path))
+
+
+def _resolve(
+    placeholder: _Placeholder,
+    context: Mapping[str, Any],
+    whole: bool,
+    required: bool,
+    path: _JsonPath,
+) -> Any:
+    for alternative in placeholder.alternatives:
+        value = _lookup(context, alternative.segments)
+        if value is _MISSING or (value == "" and placeholder.ignore_empty):
+            continue
+        if alternative.cast != "str" or type(value) is not str:
+            value = _cast(value, alternative.cast, whole)
+        if required and (value is None or value == ""):
+            raise PlaceholderError(placeholder.inner, _path_text(path))
+        return value
+    if placeholder.default is not None:
+        return _cast(placeholder.default, placeholder.default_cast, whole)
+    if required:
+        raise PlaceholderError(placeholder.inner, _path_text(path))
+    if placeholder.undefined_allowed:
+        return _UNDEFINED if whole else ""
+    if placeholder.null_allowed:
+        return None
+    return placeholder.text
+
+
+def _lookup(context: Any, segments: tuple[tuple[str, int | None], ...] | None) -> Any:
+    if segments is None:
+        return _MISSING
+    value = context
+    for key, index in segments:
+        if type(value) is dict or isinstance(value, Mapping):
+            value = value.get(key, _MISSING)
+            if value is _MISSING:
+                return _MISSING
+        elif index is not None and isinstance(value, list | tuple):
+            if not -len(value) <= index < len(value):
+                return _MISSING
+            value = value[index]
+        else:
+            return _MISSING
+    return value
+
+
+def _cast(value: Any, cast: str, whole: bool) -> Any:
+    """Convert a found value the way Truto's ``typeCast`` does."""
+    if value is None:
+        return None
+    if cast == "str":
+        return value if isinstance(value, str) else to_js_string(value)
+    if isinstance(value, str):
+        value = value.strip()
+    if cast == "int":
+        integer = _parse_int(value)
+        return value if integer is None else integer
+    if cast == "num":
+        number = _parse_float(value)
+        return value if number is None else number
+    if cast == "bool":
+        if value is True or value == "true":
+            return True
+        if value is False or value == "false":
+            return False
+        return value
+    if cast == "json":
+        return _parse_json(value) if whole and isinstance(value, str) else value
+    if cast == "null" and value == "null":
+        return None
+    return value
+
+
+def _parse_int(value: Any) -> int | None:
+    """Read an integer like JavaScript's ``parseInt``, or None for NaN."""
+    if type(value) is int:
+        return value
+    if type(value) is float and abs(value) < 1e21:
+        return int(value) if value == value else None
+    text = value if isinstance(value, str) else to_js_string(value)
+    match = _PARSE_INT.match(text.lstrip())
+    if match is None:
+        return None
+    sign, digits = match.groups()
+    number = int(digits, 16) if digits[:2] in ("0x", "0X") else int(digits)
+    return -number if sign == "-" else number
+
+
+def _parse_float(value: Any) -> int | float | None:
+    """Read a number like JavaScript's ``parseFloat``, or None for NaN."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _plain_number(float(value)) if isinstance(value, float) else value
+    text = value if isinstance(value, str) else to_js_string(value)
+    match = _PARSE_FLOAT.match(text.lstrip())
+    if match is None:
+        return None
+    return _plain_number(float(match.group().replace("Infinity", "inf")))
+
+
+def _plain_number(number: float) -> int | float:
+    # JavaScript has one number type. An integral value comes back as an int
+    # so that it prints as "1" and not "1.0" in URLs and bodies.
+    if number.is_integer() and abs(number) < _MAX_SAFE_INTEGER:
+        return int(number)
+    return number
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        return text
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def to_js_string(value: Any) -> str:
+    """Return `value` as JavaScript's ``String(value)`` writes it."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _js_number_text(value)
+    if isinstance(value, Mapping):
+        return "[object Object]"
+    if isinstance(value, list | tuple):
+        # Array.prototype.join writes null and undefined items as "".
+        return ",".join("" if item is None else to_js_string(item) for item in value)
+    return str(value)
+
+
+def _js_number_text(number: float) -> str:
+    """Format a float with JavaScript's Number::toString rules."""
+    if number != number:
+        return "NaN"
+    if number in (float("inf"), float("-inf")):
+        return "Infinity" if number > 0 else "-Infinity"
+    if number.is_integer() and abs(number) < 1e21:
+        return str(int(number))
+    sign, digit_tuple, exponent = Decimal(repr(number)).as_tuple()
+    digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
+    assert isinstance(exponent, int)
+    # `point` is where the decimal point goes, counted from the first digit.
+    point = exponent + len("".join(map(str, digit_tuple)))
+    prefix = "-" if sign else ""
+    if len(digits) <= point <= 21:
+        return prefix + digits + "0" * (point - len(digits))
+    if 0 < point <= 21:
+        return f"{prefix}{digits[:point]}.{digits[point:]}"
+    if -6 < point <= 0:
+        return f"{prefix}0.{'0' * -point}{digits}"
+    mantissa = digits[0] + (f".{digits[1:]}" if len(digits) > 1 else "")
+    return f"{prefix}{mantissa}e{'+' if point > 0 else '-'}{abs(point - 1)}"
+
+
+@lru_cache(maxsize=8192)
+def _parse(text: str) -> _Template:
+    parts: list[str | _Placeholder] = []
+    problems: list[str] = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(text):
+        parts.append(text[position : match.start()])
+        placeholder = _parse_placeholder(match.group(), match.group(1))
+        problems.extend(_placeholder_problems(placeholder))
+        parts.append(placeholder)
+        position = match.end()
+    parts.append(text[position:])
+    literal = [part for part in parts if isinstance(part, str) and part]
+    problems.extend(_broken_placeholder(part) for part in literal if "{{" in part)
+    whole = parts[1] if len(parts) == 3 and parts[0] == parts[2] == "" else None
+    assert whole is None or isinstance(whole, _Placeholder)
+    return _Template(
+        tuple(part for part in parts if part != ""), whole, tuple(problems)
+    )
+
+
+def _parse_placeholder(text: str, inner: str) -> _Placeholder:
+    choices, has_default, default_text = inner.partition("?:")
+    alternatives = tuple(_parse_alternative(part) for part in choices.split("|"))
+    modifiers = {
+        modifier
+        for part in choices.split("|")
+        for modifier in _split_modifiers(part)[1:]
+    }
+    default, default_cast = (
+        _parse_default(default_text) if has_default else (None, "str")
+    )
+    return _Placeholder(
+        text=text,
+        inner=inner.strip(),
+        alternatives=alternatives,
+        default=default,
+        default_cast=default_cast,
+        null_allowed="null" in modifiers,
+        undefined_allowed="undefined" in modifiers,
+        ignore_empty="ignore-empty-str" in modifiers,
+    )
+
+
+def _split_modifiers(part: str) -> list[str]:
+    return [piece.strip() for piece in _MODIFIER_SPLIT.split(part)]
+
+
+def _parse_alternative(part: str) -> _Alternative:
+    path, *modifiers = _split_modifiers(part)
+    keys = path.split(".")
+    segments = None
+    if "" not in keys:
+        segments = tuple(
+            (key, int(key) if _INTEGER.fullmatch(key) else None) for key in keys
+        )
+    return _Alternative(path, segments, modifiers[0] if modifiers else "str")
+
+
+def _parse_default(text: str) -> tuple[str | None, str]:
+    value, colon, cast = text.rpartition(":")
+    if colon and cast.strip() in CASTS:
+        text, cast_name = value, cast.strip()
+    else:
+        cast_name = "str"
+    # As in Truto, an empty default is no default.
+    return (text or None), cast_name
+
+
+def _placeholder_problems(placeholder: _Placeholder) -> list[str]:
+    problems = []
+    for alternative in placeholder.alternatives:
+        if alternative.segments is None:
+            problems.append(
+                f"placeholder {placeholder.text!r} has an empty path segment in "
+                f"{alternative.path!r}; write a dotted path such as 'context.api_key'"
+            )
+    modifiers = [
+        modifier
+        for part in placeholder.inner.partition("?:")[0].split("|")
+        for modifier in _split_modifiers(part)[1:]
+    ]
+    for modifier in modifiers:
+        if modifier not in CASTS:
+            problems.append(
+                f"placeholder {placeholder.text!r} has an unknown cast {modifier!r}; "
+                f"expected one of {', '.join(sorted(CASTS))}"
+            )
+    return problems
+
+
+def _broken_placeholder(text: str) -> str:
+    start = text.index("{{")
+    end = text.find("}}", start)
+    fragment = text[start:] if end == -1 else text[start : end + 2]
+    return (
+        f"{fragment!r} is not a valid placeholder; a placeholder is '{{{{path}}}}' "
+        "with a dotted path of letters, digits, '_', '-' and '.' (write 'a.0.b', "
+        "not 'a[0].b')"
+    )

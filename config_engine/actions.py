@@ -34,7 +34,7 @@ from typing import Any
 
 from config_engine import jsonata
 from config_engine.errors import ConfigError, EngineError, JsonataError, UpstreamError
-from config_engine.placeholders import render
+from config_engine.http import render_optional
 from config_engine.responses import lookup_path
 
 STEP_TYPES = ("request", "transform", "update_context", "set_context", "get_context")
@@ -266,7 +266,7 @@ def _local_step(
             raise ConfigError(
                 "a set_context step needs a config object", f"{path}.config"
             )
-        values = render(
+        values = render_optional(
             dict(config), variables_for(state.context), path=f"{path}.config"
         )
         return _merge_into_context(values, state, f"{path}.config")

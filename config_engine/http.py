@@ -24,7 +24,11 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 import orjson
 
-from config_engine.errors import ConfigError, UpstreamUnavailableError
+from config_engine.errors import (
+    ConfigError,
+    PlaceholderError,
+    UpstreamUnavailableError,
+)
 from config_engine.placeholders import render
 
 logger = logging.getLogger("config_engine.http")
@@ -294,15 +298,43 @@ def same_origin(first: str, second: str) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
+def render_optional(template: Any, variables: Mapping[str, Any], *, path: str) -> Any:
+    """Render a template whose placeholders are optional, dropping what is missing.
+
+    An object key or list item whose placeholders resolve to nothing (missing,
+    null or empty) is left out, instead of going upstream as literal
+    ``{{...}}`` text. An object with a ``$truto_merge`` key is rendered whole,
+    so the merge applies. Broken placeholder syntax still raises ConfigError.
+    """
+    if isinstance(template, str):
+        return render(template, variables, required=True, path=path)
+    if isinstance(template, Mapping) and "$truto_merge" not in template:
+        rendered: dict[str, Any] = {}
+        for key, value in template.items():
+            try:
+                rendered[key] = render_optional(value, variables, path=f"{path}.{key}")
+            except PlaceholderError:
+                continue
+        return rendered
+    if isinstance(template, list):
+        items = []
+        for index, value in enumerate(template):
+            try:
+                items.append(render_optional(value, variables, path=f"{path}.{index}"))
+            except PlaceholderError:
+                continue
+        return items
+    return render(template, variables, path=path)
+
+
 def render_headers(
     headers: Mapping[str, Any] | None, variables: Mapping[str, Any], *, path: str
 ) -> dict[str, str]:
     """Render header templates; a header whose value renders to nothing is dropped."""
     rendered: dict[str, str] = {}
-    for name, template in (headers or {}).items():
-        if template is None:
-            continue
-        value = render(template, variables, path=f"{path}.{name}")
+    for name, value in render_optional(
+        dict(headers or {}), variables, path=path
+    ).items():
         if value is None or value == "":
             continue
         rendered[str(name)] = _scalar_text(value)
@@ -326,10 +358,10 @@ def merge_headers(*layers: Mapping[str, str]) -> dict[str, str]:
 def render_query(
     query: Mapping[str, Any] | None, variables: Mapping[str, Any], *, path: str
 ) -> dict[str, Any]:
-    """Render query templates; values that render to None are dropped."""
+    """Render query templates; values that render to nothing are dropped."""
     if not query:
         return {}
-    rendered = render(dict(query), variables, path=path)
+    rendered = render_optional(dict(query), variables, path=path)
     if not isinstance(rendered, Mapping):
         raise ConfigError("query must render to an object", path)
     return {key: value for key, value in rendered.items() if value is not None}
@@ -588,7 +620,7 @@ def _render_body(
 ) -> tuple[bytes | None, dict[str, str]]:
     template = method_config.get("body")
     if template is not None:
-        body = render(template, variables, path=f"{path}.body")
+        body = render_optional(template, variables, path=f"{path}.body")
     body_format = method_config.get("body_format") or "json"
     content = encode_body(body, body_format, path=f"{path}.body_format")
     content_type = CONTENT_TYPES.get(body_format)

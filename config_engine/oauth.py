@@ -47,6 +47,7 @@ from config_engine.http import (
     check_base_url,
     encode_body,
     join_url,
+    render_optional,
     send,
 )
 from config_engine.placeholders import render
@@ -420,7 +421,7 @@ def render_params(
         return {}
     if not isinstance(params, Mapping):
         raise ConfigError("expected an object of parameters", path)
-    rendered = render(dict(params), variables, path=path)
+    rendered = render_optional(dict(params), variables, path=path)
     return {key: value for key, value in rendered.items() if value is not None}
 
 

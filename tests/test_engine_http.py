@@ -165,14 +165,42 @@ async def test_body_template_renders_from_caller_body(
 ) -> None:
     method = {
         "method": "post",
-        "body": {"primary_id": "{{body.primary_id}}", "ids": "{{body.duplicate_ids}}"},
+        "body": {
+            "primary_id": "{{body.primary_id:any}}",
+            "ids": "{{body.duplicate_ids:any}}",
+            "note": "{{body.note}}",
+            "as_text": "{{body.primary_id}}",
+        },
     }
 
     result = await echo(
         engine, upstream, method, body={"primary_id": 7, "duplicate_ids": [8, 9]}
     )
 
-    assert orjson.loads(result["body"]) == {"primary_id": 7, "ids": [8, 9]}
+    assert orjson.loads(result["body"]) == {
+        "primary_id": 7,
+        "ids": [8, 9],
+        "as_text": "7",
+    }
+
+
+async def test_unresolved_optional_values_are_dropped(
+    engine: Engine, upstream: Vendor
+) -> None:
+    method = {
+        "method": "post",
+        "headers": {"X-Org": "{{org_id}}", "X-Fixed": "yes"},
+        "query": {"search": "{{query.term}}", "limit": "10"},
+        "body": {"name": "{{body.name}}", "tags": ["{{body.tag}}", "fixed"]},
+    }
+
+    result = await echo(engine, upstream, method, body={"name": ""})
+
+    assert "x-org" not in result["headers"]
+    assert result["headers"]["x-fixed"] == "yes"
+    assert result["query"] == [["limit", "10"]]
+    assert orjson.loads(result["body"]) == {"tags": ["fixed"]}
+    assert "{{" not in str(result)
 
 
 async def test_get_request_sends_no_body(engine: Engine, upstream: Vendor) -> None:

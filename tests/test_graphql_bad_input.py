@@ -1,0 +1,222 @@
+"""Invalid documents and arguments get clear, typed errors and never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.conftest import GraphQLClient, Seeder, Tenant, make_tenant
+
+
+@pytest.fixture(scope="module")
+def tenant(seeder: Seeder) -> Tenant:
+    tenant = make_tenant(seeder)
+    integration = seeder.integration(tenant.team, "inputs")
+    install = seeder.install(tenant.production, integration)
+    seeder.account(install, tenant_id="bad-input-account")
+    return tenant
+
+
+def _single_error(
+    client: GraphQLClient,
+    token: str,
+    query: str,
+    variables: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    errors = client.errors(query, variables, token=token)
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "code", "message_part"),
+    [
+        pytest.param(
+            "{ integratedAccounts(filter: {status: {eq: DORMANT}}) { totalCount } }",
+            None,
+            "GRAPHQL_VALIDATION_FAILED",
+            "DORMANT",
+            id="unknown-enum-literal",
+        ),
+        pytest.param(
+            "query ($s: IntegratedAccountStatus!) {"
+            " integratedAccounts(filter: {status: {eq: $s}}) { totalCount } }",
+            {"s": "DORMANT"},
+            "BAD_USER_INPUT",
+            "DORMANT",
+            id="unknown-enum-variable",
+        ),
+        pytest.param(
+            "query ($s: IntegratedAccountStatus!) {"
+            " integratedAccounts(filter: {status: {eq: $s}}) { totalCount } }",
+            {"s": "active"},
+            "BAD_USER_INPUT",
+            "'active'",
+            id="lower-case-enum-variable",
+        ),
+        pytest.param(
+            '{ integratedAccounts(filter: {createdAt: {gt: "2024-01-01T00:00:00"}})'
+            " { totalCount } }",
+            None,
+            "GRAPHQL_VALIDATION_FAILED",
+            "has no UTC offset",
+            id="datetime-literal-without-offset",
+        ),
+        pytest.param(
+            "query ($d: DateTime!) {"
+            " integratedAccounts(filter: {createdAt: {gt: $d}}) { totalCount } }",
+            {"d": "yesterday"},
+            "BAD_USER_INPUT",
+            "'yesterday' is malformed",
+            id="datetime-variable-malformed",
+        ),
+        pytest.param(
+            "query ($d: DateTime!) {"
+            " integratedAccounts(filter: {createdAt: {gt: $d}}) { totalCount } }",
+            {"d": "2024-05-01T12:00:00"},
+            "BAD_USER_INPUT",
+            "has no UTC offset",
+            id="datetime-variable-without-offset",
+        ),
+        pytest.param(
+            "query ($d: DateTime!) {"
+            " integratedAccounts(filter: {createdAt: {gt: $d}}) { totalCount } }",
+            {"d": 1714564800},
+            "BAD_USER_INPUT",
+            "must be a string",
+            id="datetime-variable-number",
+        ),
+        pytest.param(
+            "query ($n: Int) { integratedAccounts(first: $n) { totalCount } }",
+            {"n": "ten"},
+            "BAD_USER_INPUT",
+            "Int",
+            id="wrong-variable-type",
+        ),
+        pytest.param(
+            "query ($n: Int) { integratedAccounts(first: $n) { totalCount } }",
+            {"n": 2**40},
+            "BAD_USER_INPUT",
+            "Int",
+            id="integer-out-of-range",
+        ),
+        pytest.param(
+            "{ integratedAccounts(first: 101) { totalCount } }",
+            None,
+            "BAD_USER_INPUT",
+            "between 0 and 100",
+            id="first-over-100",
+        ),
+        pytest.param(
+            "{ integratedAccounts { totalCount ",
+            None,
+            "GRAPHQL_PARSE_FAILED",
+            "Syntax Error",
+            id="malformed-document",
+        ),
+        pytest.param(
+            "{ integratedAccounts { secretField } }",
+            None,
+            "GRAPHQL_VALIDATION_FAILED",
+            "secretField",
+            id="unknown-field",
+        ),
+        pytest.param(
+            '{ node(id: "12345") { id } }',
+            None,
+            "BAD_USER_INPUT",
+            "'12345' is not a valid id",
+            id="malformed-node-id",
+        ),
+        pytest.param(
+            "{ environments { nodes { environments { totalCount } } } }",
+            None,
+            "GRAPHQL_VALIDATION_FAILED",
+            "environments",
+            id="field-on-wrong-type",
+        ),
+    ],
+)
+def test_bad_input_gets_typed_error(
+    client: GraphQLClient,
+    tenant: Tenant,
+    query: str,
+    variables: dict[str, Any] | None,
+    code: str,
+    message_part: str,
+) -> None:
+    error = _single_error(client, tenant.team_token, query, variables)
+
+    assert error["extensions"]["code"] == code
+    assert message_part in error["message"]
+
+
+def test_too_many_node_ids_are_rejected(client: GraphQLClient, tenant: Tenant) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(101)]
+    query = "query ($ids: [ID!]!) { nodes(ids: $ids) { id } }"
+
+    error = _single_error(client, tenant.team_token, query, {"ids": ids})
+
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "at most 100" in error["message"]
+
+
+def test_missing_node_id_returns_null(client: GraphQLClient, tenant: Tenant) -> None:
+    query = "query ($id: ID!) { node(id: $id) { id } }"
+
+    data = client.data(query, {"id": str(uuid.uuid4())}, token=tenant.team_token)
+
+    assert data == {"node": None}
+
+
+def test_too_deep_document_is_rejected(client: GraphQLClient, tenant: Tenant) -> None:
+    nested = "id"
+    for _ in range(7):
+        nested = f"environment {{ integratedAccounts {{ nodes {{ {nested} }} }} }}"
+    query = f"{{ integratedAccounts {{ nodes {{ {nested} }} }} }}"
+
+    error = _single_error(client, tenant.team_token, query)
+
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "exceeds maximum operation depth" in error["message"]
+
+
+def test_too_many_aliases_are_rejected(client: GraphQLClient, tenant: Tenant) -> None:
+    fields = " ".join(f"a{n}: environments {{ totalCount }}" for n in range(60))
+
+    error = _single_error(client, tenant.team_token, f"{{ {fields} }}")
+
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "aliases" in error["message"]
+
+
+def test_unexpected_failure_is_masked(
+    client: GraphQLClient,
+    seeder: Seeder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tenant = make_tenant(seeder)
+    install = seeder.install(tenant.production, seeder.integration(tenant.team))
+    # A status outside the enum cannot be served; the resolver fails.
+    seeder.account(install, status="dormant")
+
+    with caplog.at_level(logging.ERROR, logger="graphql_api.errors"):
+        response = client.post(
+            "{ integratedAccounts { nodes { status } } }", token=tenant.team_token
+        )
+
+    [error] = response.json()["errors"]
+    request_id = response.headers["x-request-id"]
+    assert response.status_code == 200
+    assert error["extensions"] == {
+        "code": "INTERNAL_SERVER_ERROR",
+        "requestId": request_id,
+    }
+    assert request_id in error["message"]
+    assert "dormant" not in response.text
+    assert "Traceback" not in response.text
+    assert any(request_id in record.getMessage() for record in caplog.records)
+    assert any(record.exc_info for record in caplog.records)

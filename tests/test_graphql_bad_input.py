@@ -200,7 +200,7 @@ def test_unexpected_failure_is_masked(
 ) -> None:
     tenant = make_tenant(seeder)
     install = seeder.install(tenant.production, seeder.integration(tenant.team))
-    # A status outside the enum cannot be served; the resolver fails.
+    # The resolver fails on a status outside the enum.
     seeder.account(install, status="dormant")
 
     with caplog.at_level(logging.ERROR, logger="graphql_api.errors"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -113,7 +115,7 @@ def _walk_forward(
     between_pages: Callable[[int], None] = lambda _number: None,
     **variables: Any,
 ) -> list[str]:
-    """Follow `endCursor` until `hasNextPage` is false; return every id seen."""
+    """Follow `endCursor` until `hasNextPage` is false and return every id seen."""
     seen: list[str] = []
     after = None
     for number in itertools.count():
@@ -187,8 +189,8 @@ def test_walk_survives_inserts_between_pages(
     inserted: list[models.IntegratedAccount] = []
 
     def insert_rows(_page_number: int) -> None:
-        # Rows tied with the walked ones land on both sides of the cursor;
-        # a newer row lands before the first page.
+        # Rows tied with the walked ones land on both sides of the cursor.
+        # A newer row lands before the first page.
         newer = world.tied_at + timedelta(minutes=1)
         rows = [
             seeder.account_row(
@@ -412,6 +414,11 @@ def test_last_without_before_returns_final_rows(
     assert connection["pageInfo"]["hasNextPage"] is False
 
 
+def _cursor_of(payload: list[Any]) -> str:
+    """Encode a cursor by hand, to send one with a well-formed shape."""
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+
+
 def _first_error(client: GraphQLClient, token: str, **variables: Any) -> dict[str, Any]:
     errors = client.errors(PAGE_QUERY, variables, token=token)
     return errors[0]
@@ -428,7 +435,9 @@ def _first_error(client: GraphQLClient, token: str, **variables: Any) -> dict[st
         pytest.param({"before": "W10="}, "is malformed", id="cursor-empty-list"),
         pytest.param(
             {
-                "after": "WyJpbnRlZ3JhdGVkQWNjb3VudHMiLCJjcmVhdGVkX2F0OmRlc2MiLFsieCJdLCJ6Il0="
+                "after": _cursor_of(
+                    ["integratedAccounts", "created_at:desc", ["x"], "z"]
+                )
             },
             "is malformed",
             id="cursor-bad-values",
@@ -495,7 +504,9 @@ def test_root_cursor_is_rejected_by_nested_connection(
     query = """
     query ($id: ID!, $after: String) {
       node(id: $id) {
-        ... on Environment { integratedAccounts(first: 1, after: $after) { nodes { id } } }
+        ... on Environment {
+          integratedAccounts(first: 1, after: $after) { nodes { id } }
+        }
       }
     }
     """
@@ -515,7 +526,9 @@ def test_nested_connection_pages_forward(
     query ($id: ID!, $after: String) {
       node(id: $id) {
         ... on EnvironmentIntegration {
-          integratedAccounts(first: 30, after: $after, filter: {tenantId: {eq: "tied"}}) {
+          integratedAccounts(
+            first: 30, after: $after, filter: {tenantId: {eq: "tied"}}
+          ) {
             nodes { id }
             pageInfo { hasNextPage endCursor }
           }

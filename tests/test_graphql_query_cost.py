@@ -70,7 +70,7 @@ def _statements_for(
     return statements
 
 
-def test_page_of_100_costs_as_much_as_page_of_5(
+def test_page_cost_independent_of_size(
     client: GraphQLClient, live_server: LiveServer, populated: Tenant
 ) -> None:
     small = _statements_for(

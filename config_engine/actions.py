@@ -43,7 +43,7 @@ LIFECYCLE_ACTIONS = frozenset({"post_install", "validation", "refresh_token"})
 
 @dataclass(frozen=True, slots=True)
 class StepResponse:
-    """What a request step got back, for the step record."""
+    """The response data and request line of a request step, for its record."""
 
     output: Any
     method: str
@@ -76,7 +76,7 @@ class StepRecord:
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy."""
+        """Return a JSON-ready copy."""
         return {
             "index": self.index,
             "type": self.type,
@@ -95,7 +95,7 @@ class ActionRun:
     """The result of running one action.
 
     `context` is the account context after the run and `context_changes` the
-    top-level keys that the run set. `error` holds the error that stopped the
+    top-level keys that the run set. `error` is the error that stopped the
     run, if any.
     """
 
@@ -117,7 +117,7 @@ class ActionRun:
             raise self.error
 
     def as_record(self) -> dict[str, Any]:
-        """A JSON-ready summary, fit for an account's last action result."""
+        """Return a JSON-ready summary, fit for an account's last action result."""
         return {
             "action": self.name,
             "ok": self.ok,

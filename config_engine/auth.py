@@ -10,7 +10,7 @@ Formats of the `authorization` block:
   password is allowed; a placeholder that renders to nothing is not.
 - ``header``: ``config.header_name`` and ``config.header_value``, or
   ``config.expression``, a JSONata expression that returns an object of
-  headers and sees ``url``, ``requestOptions`` and ``context``.
+  headers from the bindings ``url``, ``requestOptions`` and ``context``.
 
 A credential that resolves to nothing raises PlaceholderError or ConfigError
 naming the config path: the engine never sends ``Bearer `` with nothing.

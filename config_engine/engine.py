@@ -108,7 +108,7 @@ class EngineLimits:
 
 @dataclass(frozen=True, slots=True)
 class PageResult:
-    """One upstream answer, interpreted.
+    """One upstream response, interpreted.
 
     `result` is the response data at the method's `response_path`; `records`
     is the same as a list. `next_cursor` is the opaque cursor of the next page,
@@ -145,7 +145,7 @@ class Engine:
     """Runs integration configs against upstream APIs.
 
     `sleep` and `clock` (epoch seconds) are injectable so that tests control
-    time; `on_wait` is told about every rate-limit or backoff wait.
+    time. `on_wait` is called with every rate-limit or backoff wait.
     """
 
     client: httpx.AsyncClient

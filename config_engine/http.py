@@ -3,7 +3,7 @@
 A request is built in two steps. `build_request` renders the method config's
 placeholders against the account's variables and returns a `PreparedRequest`,
 a plain value that a dry run can print. `send` turns it into an httpx request,
-follows redirects by hand and reads the answer into an `UpstreamResponse`.
+follows redirects by hand and reads the response into an `UpstreamResponse`.
 
 Placeholder values from the account are not trusted to shape the URL: a base
 URL must stay an http(s) URL whose host is made of host characters, the
@@ -53,7 +53,7 @@ _CROSS_ORIGIN_SAFE_HEADERS = frozenset({"accept", "accept-language", "user-agent
 class PreparedRequest:
     """An upstream request with every placeholder rendered.
 
-    `secret_headers` holds the lower-case names of the headers that the
+    `secret_headers` contains the lower-case names of the headers that the
     authorization produced, so that a dry run can mask them.
     """
 
@@ -96,7 +96,7 @@ class PreparedRequest:
 
 @dataclass(frozen=True, slots=True)
 class UpstreamResponse:
-    """An upstream answer, read in full and parsed.
+    """An upstream response, read in full and parsed.
 
     `headers` has lower-case names, as the JSONata expressions see them.
     `data` is the parsed JSON body, the text when the body is not JSON, or None
@@ -250,7 +250,7 @@ def check_base_url(url: str, *, path: str = "", template: str | None = None) -> 
 
 
 def _template_authority(template: str) -> re.Pattern[str] | None:
-    """The URLs that `template` may render to, when its host has placeholders."""
+    """Build the pattern of URLs allowed by a template with a placeholder host."""
     match = re.match(r"^(https?)://([^/?#]*)", template)
     if not match or "{{" not in match.group(2):
         return None
@@ -293,7 +293,7 @@ def _is_absolute(url: str) -> bool:
 
 
 def same_origin(first: str, second: str) -> bool:
-    """Whether two absolute URLs share scheme, host and port."""
+    """Return whether two absolute URLs share scheme, host and port."""
     a, b = httpx.URL(first), httpx.URL(second)
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
@@ -380,7 +380,7 @@ async def send(
     request: PreparedRequest,
     options: SendOptions | None = None,
 ) -> UpstreamResponse:
-    """Send `request` and read the whole answer.
+    """Send `request` and read the whole response.
 
     Redirects are followed by hand, at most five: to the same origin with every
     header, to another origin with only headers that cannot carry a secret.
@@ -463,12 +463,12 @@ async def _read(
         raw = await _read_capped(response, options.max_response_bytes, request)
     except httpx.TimeoutException as exc:
         raise UpstreamUnavailableError(
-            f"{request.method} {request.path} timed out while reading the answer",
+            f"{request.method} {request.path} timed out while reading the response",
             status=response.status_code,
         ) from exc
     except httpx.TransportError as exc:
         raise UpstreamUnavailableError(
-            f"{request.method} {request.path} failed while reading the answer: "
+            f"{request.method} {request.path} failed while reading the response: "
             f"{type(exc).__name__}",
             status=response.status_code,
         ) from exc
@@ -504,8 +504,8 @@ async def _read_capped(
         size += len(chunk)
         if size > limit:
             raise UpstreamUnavailableError(
-                f"{request.method} {request.path} answered with more than "
-                f"{limit} bytes; the answer was dropped",
+                f"{request.method} {request.path} responded with more than "
+                f"{limit} bytes; the response was dropped",
                 status=response.status_code,
             )
         chunks.append(chunk)

@@ -17,9 +17,9 @@ add template parameters to the refresh and token requests.
 A 4xx from the token endpoint (``invalid_grant`` and the rest) means the
 credentials are dead: AuthenticationError, which the account lifecycle turns
 into needs_reauth. A 429 is a RateLimitedError; 408, 5xx, timeouts and
-answers without an access token are UpstreamUnavailableError, so the caller
+responses without an access token are UpstreamUnavailableError, so the caller
 may try again later. Token requests are not retried here, because a refresh
-token that the vendor rotated on a lost answer cannot be sent twice.
+token that the vendor rotated on a lost response cannot be sent twice.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class CredentialUpdate:
     """New OAuth credentials from a token endpoint.
 
     `expires_at` is an aware datetime, or None when the vendor gave no
-    lifetime. `raw` holds the response's other fields, without any that look
+    lifetime. `raw` contains the response's other fields, without any that look
     secret. `refresh_token_rotated` is true when the vendor issued a new
     refresh token.
     """
@@ -96,7 +96,7 @@ class CredentialUpdate:
         }
 
     def context_patch(self) -> dict[str, Any]:
-        """The JSON-ready change to the account context: its ``oauth`` key."""
+        """Return the JSON-ready change to the account context: its ``oauth`` key."""
         token: dict[str, Any] = {**self.raw, "access_token": self.access_token}
         if self.refresh_token is not None:
             token["refresh_token"] = self.refresh_token
@@ -127,7 +127,7 @@ def parse_token_response(
     now: datetime,
     previous_refresh_token: str | None = None,
 ) -> CredentialUpdate:
-    """Read a token endpoint's answer the way vendors really send it.
+    """Parse a token endpoint's response the way vendors really send it.
 
     ``expires_in`` may be a number, a numeric string or a float; zero, a
     negative value or an unreadable one means no known lifetime. Without it,
@@ -138,7 +138,7 @@ def parse_token_response(
     access_token = payload.get("access_token")
     if not isinstance(access_token, str) or not access_token:
         raise UpstreamUnavailableError(
-            "the token endpoint answered without an access_token; "
+            "the token endpoint responded without an access_token; "
             f"fields received: {sorted(str(key) for key in payload)}",
             status=None,
         )
@@ -157,7 +157,7 @@ def parse_token_response(
 
 
 def token_expiry(payload: Mapping[str, Any], now: datetime) -> datetime | None:
-    """Return when the access token expires, or None when the answer does not say."""
+    """Return when the access token expires, or None when the response omits it."""
     expires_in = _number(payload.get("expires_in"))
     if expires_in is not None:
         return now + timedelta(seconds=expires_in) if expires_in > 0 else None
@@ -350,7 +350,7 @@ async def request_token(
     previous_refresh_token: str | None,
     options: SendOptions,
 ) -> CredentialUpdate:
-    """Send a token request and parse the answer, raising the typed errors above."""
+    """Send a token request and parse the response, raising the typed errors above."""
     response = await send(client, request, options)
     payload = _token_payload(response)
     if response.status >= 400 or "error" in payload:
@@ -371,7 +371,7 @@ def _token_payload(response: UpstreamResponse) -> dict[str, Any]:
     if isinstance(response.data, Mapping):
         return dict(response.data)
     if isinstance(response.data, str) and "=" in response.data:
-        # Some vendors still answer with a form-encoded body.
+        # Some vendors still respond with a form-encoded body.
         return dict(parse_qsl(response.data.strip()))
     return {}
 
@@ -406,7 +406,7 @@ def _token_error(
 
 
 def token_redactor(context: Mapping[str, Any], endpoint: TokenEndpoint) -> Redactor:
-    """A redactor that knows the context's secrets and the client secret."""
+    """Build a redactor for the context's secrets and the client secret."""
     redactor = Redactor(secret_values(context))
     if endpoint.client_secret:
         redactor.add([endpoint.client_secret])
@@ -436,7 +436,7 @@ async def refresh_access_token(
 ) -> CredentialUpdate:
     """Trade the stored refresh token for a new access token.
 
-    Raises AuthenticationError at once when the context holds no refresh
+    Raises AuthenticationError at once when the context contains no refresh
     token, since only a reconnection can give one.
     """
     context = variables.get("context") or {}

@@ -67,7 +67,7 @@ class PageState:
 
     `position` is the format's own value (page number, offset, cursor, URL,
     range start or dynamic values). `pages` counts the pages fetched before
-    this one; `history` holds fingerprints of recent positions.
+    this one; `history` contains fingerprints of recent positions.
     """
 
     format: str

@@ -1,12 +1,12 @@
 """Detect upstream rate limits, wait, and retry within bounds.
 
-An integration's `rate_limit` block holds three JSONata expressions, each
+An integration's `rate_limit` block contains three JSONata expressions, each
 seeing ``status``, ``headers`` (lower-case names), ``data`` and ``response``:
 
-- ``is_rate_limited``: truthy when the answer is a rate limit. Default:
-  status 429. Only answers outside 2xx are checked, so a successful write is
+- ``is_rate_limited``: truthy when the response is a rate limit. Default:
+  status 429. Only responses outside 2xx are checked, so a successful write is
   never sent twice, and a 400 that merely carries rate-limit headers is not a
-  rate limit unless the expression says so.
+  rate limit unless the expression returns true for it.
 - ``retry_after_header_expression``: seconds to wait. Default: the
   ``Retry-After`` header, in seconds or as an HTTP date.
 - ``rate_limit_header_expression``: when the limit resets, as epoch seconds
@@ -17,7 +17,7 @@ not slept: the call fails at once with RateLimitedError carrying the wait, so
 the caller can forward it. A broken expression falls back to the default and
 logs a warning; it never fails the call.
 
-5xx answers and read timeouts are retried with jittered exponential backoff
+5xx responses and read timeouts are retried with jittered exponential backoff
 for idempotent methods only, because a POST that timed out may have been
 applied. Connection failures are retried for every method: nothing was sent.
 """
@@ -67,7 +67,7 @@ class RateLimitInfo:
     """The upstream's rate-limit state, for callers to forward.
 
     `reset` is an epoch time in seconds. Each field is None when the upstream
-    did not say.
+    sent no value for it.
     """
 
     limit: int | None = None
@@ -120,7 +120,7 @@ class RateLimitRules:
         )
 
     def is_limited(self, response: UpstreamResponse) -> bool:
-        """Whether `response` is a rate limit (never for a 2xx)."""
+        """Return whether `response` is a rate limit (never for a 2xx)."""
         if 200 <= response.status < 300:
             return False
         default = response.status == 429
@@ -141,7 +141,7 @@ class RateLimitRules:
         return max(0.0, *waits) if waits else None
 
     def info(self, response: UpstreamResponse, now: float) -> RateLimitInfo:
-        """The rate-limit state that `response` reports."""
+        """Return the rate-limit state that `response` reports."""
         return RateLimitInfo(
             limit=_first_int(response.headers, _LIMIT_HEADERS),
             remaining=_first_int(response.headers, _REMAINING_HEADERS),
@@ -260,7 +260,7 @@ class Retrier:
     async def send(
         self, method: str, send_once: Callable[[], Awaitable[UpstreamResponse]]
     ) -> UpstreamResponse:
-        """Call `send_once` until it gives an answer that needs no retry."""
+        """Call `send_once` until it returns a response that needs no retry."""
         attempt = 0
         while True:
             attempt += 1

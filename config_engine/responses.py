@@ -1,8 +1,8 @@
-"""Interpret upstream answers: error expressions, typed errors, redaction.
+"""Interpret upstream responses: error expressions, typed errors, redaction.
 
 An integration's `error_expression` (or a method's, which replaces it) sees
 ``status``, ``headers`` (lower-case names), ``data`` (the parsed body) and
-``response`` (all three together). A truthy result makes the answer an
+``response`` (all three together). A truthy result makes the response an
 error, even a 2xx; a falsy result makes it a success, even a 4xx. A string
 result is the error message; an object may carry ``message`` and ``status``.
 Without an expression, a status of 400 or more is an error. An expression
@@ -72,7 +72,7 @@ def lookup_path(data: Any, path: str | None) -> Any:
 
 
 def as_records(result: Any) -> list[Any]:
-    """The records of one page: a list as is, None as empty, anything else alone."""
+    """Return the records of one page: a list as is, None as empty, else one item."""
     if result is None:
         return []
     if isinstance(result, list):
@@ -154,7 +154,7 @@ def _basic_parts(credential: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class ErrorVerdict:
-    """Whether an answer is an error, with the message an expression gave."""
+    """The verdict on a response: whether it is an error, and the message given."""
 
     is_error: bool
     message: str | None = None
@@ -162,7 +162,7 @@ class ErrorVerdict:
 
 
 def expression_bindings(response: UpstreamResponse) -> dict[str, Any]:
-    """The names that error and rate-limit expressions see for one answer."""
+    """Return the names that error and rate-limit expressions see for one response."""
     headers = dict(response.headers)
     return {
         "status": response.status,
@@ -222,7 +222,7 @@ def upstream_error(
     *,
     action: str,
 ) -> UpstreamError:
-    """Build the typed error for an answer judged to be an error.
+    """Build the typed error for a response judged to be an error.
 
     The class follows the status: 401 authentication, 403 forbidden (with the
     missing scopes when the upstream names them), 404 not found, 429 rate
@@ -271,7 +271,7 @@ def upstream_message(data: Any) -> str | None:
 
 
 def missing_scopes(response: UpstreamResponse) -> list[str]:
-    """Return the OAuth scopes that a 403 says are missing, when it says so.
+    """Return the OAuth scopes that a 403 response names as missing, if any.
 
     Reads, in order: ``WWW-Authenticate: Bearer error="insufficient_scope",
     scope="..."`` (RFC 6750), GitHub's ``X-Accepted-OAuth-Scopes`` minus

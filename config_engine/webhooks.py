@@ -11,7 +11,7 @@ The steps run in this order, each only if configured:
    ``string_type``) ``hex``, the default, or ``base64``), ``basic``
    (``username``, ``password``) and ``bearer`` (``token``). A missing
    signature fails, and every comparison is constant-time over bytes.
-2. ``handle_verification`` (JSONata over the inbound request) answers a
+2. ``handle_verification`` (JSONata over the inbound request) responds to a
    vendor's handshake: an object with ``statusCode`` and ``body`` ends the
    processing; null goes on.
 3. ``payload_transform`` (JSONata over the inbound request) reshapes the body
@@ -72,7 +72,7 @@ class InboundRequest:
 
 @dataclass(frozen=True, slots=True)
 class VerificationResponse:
-    """The answer to send back for a vendor's verification handshake."""
+    """The response to send back for a vendor's verification handshake."""
 
     status: int
     body: Any
@@ -84,8 +84,8 @@ class WebhookResult:
     """The outcome of one inbound webhook.
 
     `verified` is false only when a configured signature check failed;
-    `failure` then says why. `verification_response`, when set, is the
-    handshake answer and `events` is empty. Otherwise `events` holds the
+    `failure` then gives the reason. `verification_response`, when set, is the
+    handshake response and `events` is empty. Otherwise `events` contains the
     transformed payload.
     """
 
@@ -104,7 +104,7 @@ def process_webhook(
     path: str = "webhook",
     timeout: float | None = None,
 ) -> WebhookResult:
-    """Verify, answer a handshake, or transform one inbound webhook request."""
+    """Verify one inbound webhook request, then handle its handshake or transform it."""
     webhook = webhook or {}
     signature = webhook.get("signature_verification")
     if signature:
@@ -131,7 +131,7 @@ def process_webhook(
 
 
 def inbound_payload(request: InboundRequest) -> dict[str, Any]:
-    """The JSONata input for a webhook request."""
+    """Build the JSONata input for a webhook request."""
     headers = {name.lower(): value for name, value in request.headers.items()}
     return {
         "method": request.method.upper(),
@@ -224,7 +224,7 @@ def verify_signature(
     *,
     path: str = "webhook.signature_verification",
 ) -> str | None:
-    """Check a request's signature; return None when it holds, else the reason.
+    """Check a request's signature; return None when it is valid, else the reason.
 
     A config that cannot run (unknown format or algorithm, secret resolving to
     nothing) raises ConfigError instead, because no request could pass it.

@@ -13,6 +13,7 @@ path may not climb out of the base URL with ``..`` segments.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -137,9 +138,12 @@ def encode_query(
 def _encode_value(
     key: str, value: Any, array_format: str, pairs: list[tuple[str, str]]
 ) -> None:
+    if type(value) is str:
+        pairs.append((key, value))
+        return
     if value is None:
         return
-    if isinstance(value, Mapping):
+    if isinstance(value, dict | Mapping):
         for sub_key, sub_value in value.items():
             _encode_value(f"{key}[{sub_key}]", sub_value, array_format, pairs)
         return
@@ -167,6 +171,8 @@ def _encode_list(
 
 
 def _scalar_text(value: Any) -> str:
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Mapping | list | tuple):
@@ -231,24 +237,27 @@ def check_base_url(url: str, *, path: str = "", template: str | None = None) -> 
     is given, what its placeholders rendered inside the authority may hold
     only host characters as well.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise ConfigError(
-            f"base URL {url!r} is invalid: "
-            "expected an absolute http:// or https:// URL",
-            path,
-        )
-    pattern = _template_authority(template) if template else None
-    if not _AUTHORITY.match(parts.netloc) or (pattern and not pattern.match(url)):
-        raise ConfigError(
-            f"base URL {url!r} is invalid: its host {parts.netloc!r} may contain only "
-            "letters, digits, dots, hyphens and a port; check the placeholder values "
-            "that build it",
-            path,
-        )
+    problem = _base_url_problem(url, template)
+    if problem is not None:
+        raise ConfigError(f"base URL {url!r} is invalid: {problem}", path)
     return url
 
 
+@functools.lru_cache(maxsize=1024)
+def _base_url_problem(url: str, template: str | None) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "expected an absolute http:// or https:// URL"
+    pattern = _template_authority(template) if template else None
+    if not _AUTHORITY.match(parts.netloc) or (pattern and not pattern.match(url)):
+        return (
+            f"its host {parts.netloc!r} may contain only letters, digits, dots, "
+            "hyphens and a port; check the placeholder values that build it"
+        )
+    return None
+
+
+@functools.lru_cache(maxsize=256)
 def _template_authority(template: str) -> re.Pattern[str] | None:
     """Build the pattern of URLs allowed by a template with a placeholder host."""
     match = re.match(r"^(https?)://([^/?#]*)", template)
@@ -307,8 +316,17 @@ def render_optional(template: Any, variables: Mapping[str, Any], *, path: str) -
     so the merge applies. Broken placeholder syntax still raises ConfigError.
     """
     if isinstance(template, str):
+        if "{{" not in template:
+            return template
         return render(template, variables, required=True, path=path)
-    if isinstance(template, Mapping) and "$truto_merge" not in template:
+    if isinstance(template, dict | list):
+        # One call for the usual case where every value is present; the walk
+        # below only runs to find and drop what is missing.
+        try:
+            return render(template, variables, required=True, path=path)
+        except PlaceholderError:
+            pass
+    if isinstance(template, dict | Mapping) and "$truto_merge" not in template:
         rendered: dict[str, Any] = {}
         for key, value in template.items():
             try:
@@ -344,14 +362,12 @@ def render_headers(
 def merge_headers(*layers: Mapping[str, str]) -> dict[str, str]:
     """Merge header layers case-insensitively; a later layer wins."""
     merged: dict[str, str] = {}
-    names: dict[str, str] = {}
     for layer in layers:
-        for name, value in layer.items():
-            previous = names.get(name.lower())
-            if previous is not None:
-                del merged[previous]
-            names[name.lower()] = name
-            merged[name] = value
+        if not layer:
+            continue
+        replaced = {name.lower() for name in layer}
+        merged = {k: v for k, v in merged.items() if k.lower() not in replaced}
+        merged.update(layer)
     return merged
 
 

@@ -86,11 +86,16 @@ class Redactor:
     Secrets are collected from the account context (values under keys such as
     ``access_token``, ``api_key`` or ``password``, at any depth) and from the
     authorization headers actually sent, including the halves of a Basic
-    credential.
+    credential. Both are read only when text is first redacted, since most
+    requests never fail.
     """
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self, secrets: Iterable[str] = (), *, context: Mapping[str, Any] | None = None
+    ) -> None:
         self._secrets: set[str] = set()
+        self._context = context
+        self._pending_headers: list[Mapping[str, str]] = []
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
@@ -101,6 +106,9 @@ class Redactor:
 
     def add_header_values(self, headers: Mapping[str, str]) -> None:
         """Add authorization header values and the credential inside each."""
+        self._pending_headers.append(headers)
+
+    def _add_headers(self, headers: Mapping[str, str]) -> None:
         for value in headers.values():
             self.add([value])
             scheme, _, credential = value.partition(" ")
@@ -112,6 +120,11 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """Return `text` with every known secret replaced by ``[redacted]``."""
+        if self._context is not None:
+            self.add(secret_values(self._context))
+            self._context = None
+        while self._pending_headers:
+            self._add_headers(self._pending_headers.pop())
         # Longest first, so that a secret containing another is replaced whole.
         for secret in sorted(self._secrets, key=len, reverse=True):
             if secret in text:
@@ -120,8 +133,8 @@ class Redactor:
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> Redactor:
-        """Build a redactor from the secret-looking values of an account context."""
-        return cls(secret_values(context))
+        """Build a redactor for the secret-looking values of an account context."""
+        return cls(context=context)
 
 
 def secret_values(value: Any, key: str = "") -> list[str]:

@@ -76,7 +76,7 @@ class EngineLimits:
 
     `max_pages` caps `iterate` and every cursor chain; a pagination config's
     own `max_pages` can only lower it. `expression_timeout` bounds each JSONata
-    evaluation.
+    evaluation, which runs on the event loop's thread and holds it meanwhile.
     """
 
     request_timeout: float = 30.0
@@ -86,7 +86,7 @@ class EngineLimits:
     backoff_base: float = 0.5
     backoff_max: float = 8.0
     max_pages: int = 100
-    expression_timeout: float | None = 1.0
+    expression_timeout: float | None = 0.25
 
     @property
     def retry_policy(self) -> RetryPolicy:

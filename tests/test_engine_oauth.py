@@ -61,7 +61,7 @@ def connected_context(vendor: Vendor) -> dict[str, Any]:
     return {"oauth": {"token": {"access_token": access, "refresh_token": refresh}}}
 
 
-# -- parsing token answers -----------------------------------------------------
+# -- parsing token responses ---------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -257,7 +257,7 @@ async def test_success_is_never_rate_limited(
     assert len(upstream.hits("/limited")) == 1
 
 
-async def test_400_with_rate_limit_headers_is_not_rate_limit(
+async def test_400_with_limit_headers_not_limited(
     engine: Engine, sleep: RecordingSleep, upstream: Vendor
 ) -> None:
     headers = {"X-RateLimit-Remaining": "0", "Retry-After": "5"}

@@ -35,7 +35,7 @@ _MISSING: Any = object()
 
 @dataclass
 class Reply:
-    """A canned HTTP answer. `raw_headers` keep the exact case of their names."""
+    """A canned HTTP response. `raw_headers` keep the exact case of their names."""
 
     status: int = 200
     json: Any = _MISSING
@@ -90,8 +90,8 @@ class OAuthServer:
 
     `client_auth` is ``header``, ``body`` or ``either``; `body_format` is
     ``form``, ``json`` or ``either``. `token_fields` are added to every token
-    answer (None values are left out), so tests can vary ``expires_in`` and
-    ``expires_at``. `failures` are answered, in order, before any real grant.
+    response (None values are left out), so tests can vary ``expires_in`` and
+    ``expires_at``. `failures` are returned, in order, before any real grant.
     """
 
     client_id: str = "client-abc"
@@ -115,7 +115,7 @@ class OAuthServer:
         return access, refresh
 
     def token_reply(self, request: RecordedRequest) -> Reply:
-        """Answer one token request."""
+        """Respond to one token request."""
         if self.failures:
             return self.failures.pop(0)
         params, problem = self._params(request)
@@ -232,7 +232,7 @@ class Vendor:
         return [request for request in self.requests if request.path == path]
 
     async def handle(self, request: Request, path: str) -> Reply:
-        """Record `request` and answer it."""
+        """Record `request` and return the response to send."""
         recorded = RecordedRequest(
             method=request.method,
             path=path,

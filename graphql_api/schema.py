@@ -15,6 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from graphql_api.errors import ReportErrors
+from graphql_api.mutations import Mutation
 from graphql_api.scalars import SCALAR_MAP
 from graphql_api.types.query import Query
 
@@ -50,6 +51,7 @@ def _extensions() -> list[Any]:
 
 schema = ApiSchema(
     query=Query,
+    mutation=Mutation,
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=_extensions(),
 )

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -35,6 +35,8 @@ from graphql_api.settings import Settings
 from graphql_api.tokens import generate_token, hash_token
 
 SERVER_START_TIMEOUT = 10.0
+
+RowT = TypeVar("RowT", bound=SQLModel)
 
 
 class StatementLog:
@@ -148,6 +150,11 @@ class Seeder:
         with Session(self.engine, expire_on_commit=False) as session:
             session.add_all(rows)
             session.commit()
+
+    def get(self, model: type[RowT], row_id: Any) -> RowT | None:
+        """Read a row back from the database, or None when it is gone."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(model, row_id)
 
     def team(self, name: str | None = None) -> models.Team:
         row = models.Team(name=name or f"team-{uuid.uuid4().hex[:12]}")

@@ -66,6 +66,13 @@ from config_engine.responses import (
 from config_engine.webhooks import InboundRequest, WebhookResult, process_webhook
 
 OAUTH_FORMATS = ("oauth2", "oauth2_client_credentials")
+DEFAULT_API_KEY_AUTHORIZATION: Mapping[str, Any] = {
+    "format": "header",
+    "config": {
+        "header_name": "Authorization",
+        "header_value": "Bearer {{credentials.api_key}}",
+    },
+}
 # A resource name no config can use, for action steps run as resource methods.
 _ACTION_RESOURCE = "$action"
 
@@ -131,6 +138,19 @@ class PageResult:
 
 
 @dataclass(frozen=True, slots=True)
+class _Call:
+    resource: str
+    method: str
+    query: Mapping[str, Any] | None
+    body: Any
+    id: Any
+    cursor: str | None
+    sandbox: bool
+    lifecycle: bool
+    authentication_method: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Plan:
     path: str
     method_config: Mapping[str, Any]
@@ -170,11 +190,10 @@ class Engine:
         cursor: str | None = None,
         sandbox: bool = False,
         lifecycle: bool = False,
+        authentication_method: str | None = None,
     ) -> PreparedRequest:
         """Build the request that `request` would send, without sending it."""
-        plan = self._plan(
-            config,
-            context,
+        call = _Call(
             resource,
             method,
             query,
@@ -183,8 +202,9 @@ class Engine:
             cursor,
             sandbox,
             lifecycle,
+            authentication_method,
         )
-        return plan.request
+        return self._plan(config, context, call).request
 
     async def request(
         self,
@@ -199,16 +219,17 @@ class Engine:
         cursor: str | None = None,
         sandbox: bool = False,
         lifecycle: bool = False,
+        authentication_method: str | None = None,
     ) -> PageResult:
         """Call one resource method, or one page of it when given a `cursor`.
 
+        `authentication_method` picks the credential format when the config
+        accepts several, which decides the default authorization.
         Raises ConfigError (or PlaceholderError) for a config that cannot run,
         InvalidCursorError for a bad cursor, SandboxWriteError for a write on a
         sandbox account, and an UpstreamError subclass for an upstream failure.
         """
-        plan = self._plan(
-            config,
-            context,
+        call = _Call(
             resource,
             method,
             query,
@@ -217,7 +238,9 @@ class Engine:
             cursor,
             sandbox,
             lifecycle,
+            authentication_method,
         )
+        plan = self._plan(config, context, call)
         retrier = self._retrier(config)
         response = await self._send(plan.request, retrier)
         self._raise_for_error(
@@ -253,6 +276,7 @@ class Engine:
         body: Any = None,
         cursor: str | None = None,
         sandbox: bool = False,
+        authentication_method: str | None = None,
     ) -> AsyncIterator[PageResult]:
         """Yield every page, following next cursors until pagination stops."""
         while True:
@@ -265,6 +289,7 @@ class Engine:
                 body=body,
                 cursor=cursor,
                 sandbox=sandbox,
+                authentication_method=authentication_method,
             )
             yield page
             if page.next_cursor is None:
@@ -272,45 +297,41 @@ class Engine:
             cursor = page.next_cursor
 
     def _plan(
-        self,
-        config: Mapping[str, Any],
-        context: Mapping[str, Any],
-        resource: str,
-        method: str,
-        query: Mapping[str, Any] | None,
-        body: Any,
-        id: Any,
-        cursor: str | None,
-        sandbox: bool,
-        lifecycle: bool,
+        self, config: Mapping[str, Any], context: Mapping[str, Any], call: _Call
     ) -> _Plan:
-        path = f"resources.{resource}.{method}"
-        settings = method_config(config, resource, method)
-        _check_sandbox(settings, sandbox=sandbox, lifecycle=lifecycle)
+        path = f"resources.{call.resource}.{call.method}"
+        settings = method_config(config, call.resource, call.method)
+        _check_sandbox(settings, sandbox=call.sandbox, lifecycle=call.lifecycle)
         variables = request_variables(
             context,
             environment_variables=config.get("environment_variables"),
-            query=query,
-            body=body,
-            id=id,
+            query=call.query,
+            body=call.body,
+            id=call.id,
         )
-        base = build_request(settings, variables, query=query, body=body, path=path)
+        base = build_request(
+            settings, variables, query=call.query, body=call.body, path=path
+        )
         pagination = Pagination(
             settings.get("pagination"),
             path=f"{path}.pagination",
             max_pages=self.limits.max_pages,
             expression_timeout=self.limits.expression_timeout,
         )
-        state = pagination.start(cursor, base, query or {})
+        state = pagination.start(call.cursor, base, call.query or {})
         positioned = pagination.apply(base, state)
+        authorization = _authorization_block(
+            config, settings, call.authentication_method
+        )
         request, redactor = self._authorize(
-            settings, variables, positioned, context, path
+            settings, authorization, variables, positioned, context, path
         )
         return _Plan(path, settings, request, pagination, state, redactor)
 
     def _authorize(
         self,
         settings: Mapping[str, Any],
+        authorization: Mapping[str, Any] | None,
         variables: Mapping[str, Any],
         request: PreparedRequest,
         context: Mapping[str, Any],
@@ -320,7 +341,7 @@ class Engine:
         if settings.get("no_auth"):
             return request, redactor
         headers = authorization_headers(
-            settings.get("authorization"),
+            authorization,
             variables,
             request,
             path=f"{path}.authorization",
@@ -473,6 +494,7 @@ class Engine:
         name: str,
         *,
         sandbox: bool = False,
+        authentication_method: str | None = None,
     ) -> ActionRun:
         """Run the named action; its request steps use the integration's settings.
 
@@ -492,6 +514,7 @@ class Engine:
                 path,
                 sandbox=sandbox,
                 lifecycle=lifecycle,
+                authentication_method=authentication_method,
             )
 
         return await run_action(
@@ -513,12 +536,16 @@ class Engine:
         *,
         sandbox: bool,
         lifecycle: bool,
+        authentication_method: str | None,
     ) -> StepResponse:
         synthetic = {**config, "resources": {_ACTION_RESOURCE: {"step": dict(step)}}}
         settings = method_config(synthetic, _ACTION_RESOURCE, "step")
         _check_sandbox(settings, sandbox=sandbox, lifecycle=lifecycle)
         request = build_request(settings, variables, path=path)
-        request, redactor = self._authorize(settings, variables, request, context, path)
+        authorization = _authorization_block(config, settings, authentication_method)
+        request, redactor = self._authorize(
+            settings, authorization, variables, request, context, path
+        )
         response = await self._send(request, self._retrier(config))
         plan = _Plan(
             path,
@@ -583,6 +610,33 @@ def select_credentials(
             "credentials",
         )
     return block, f"credentials.{authentication_method}"
+
+
+def _authorization_block(
+    config: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    authentication_method: str | None,
+) -> Mapping[str, Any] | None:
+    """Return the method's authorization, or the default for its credentials.
+
+    Truto's defaults: ``bearer`` for the OAuth formats, and for ``api_key`` a
+    header ``Authorization: Bearer {{credentials.api_key}}``. Without
+    credentials, or when several formats are configured and none was chosen,
+    there is no default.
+    """
+    block = settings.get("authorization")
+    if block:
+        return block  # type: ignore[no-any-return]
+    try:
+        credentials, _ = select_credentials(config, authentication_method)
+    except ConfigError:
+        return None
+    fmt = credentials.get("format")
+    if fmt in ("oauth2", "oauth2_client_credentials", "oauth"):
+        return {"format": "bearer"}
+    if fmt == "api_key":
+        return DEFAULT_API_KEY_AUTHORIZATION
+    return None
 
 
 def _check_sandbox(

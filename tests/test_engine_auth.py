@@ -290,3 +290,68 @@ async def test_authorization_overrides_config_header(
     page = await engine.request(config, {"access_token": "fresh"}, "echo", "call")
 
     assert page.result["headers"]["authorization"] == "Bearer fresh"
+
+
+@pytest.mark.parametrize(
+    ("credentials", "context", "expected"),
+    [
+        pytest.param(
+            {"format": "api_key", "config": {}},
+            {"api_key": "k-9"},
+            "Bearer k-9",
+            id="api-key",
+        ),
+        pytest.param(
+            {"format": "oauth2", "config": {}},
+            {"oauth": {"token": {"access_token": "o-9"}}},
+            "Bearer o-9",
+            id="oauth2",
+        ),
+        pytest.param(
+            {"format": "oauth2_client_credentials", "config": {}},
+            {"oauth": {"token": {"access_token": "c-9"}}},
+            "Bearer c-9",
+            id="client-credentials",
+        ),
+    ],
+)
+async def test_default_authorization_follows_credentials(
+    engine: Engine,
+    upstream: Vendor,
+    credentials: dict[str, Any],
+    context: dict[str, Any],
+    expected: str,
+) -> None:
+    config = echo_config(upstream, {}, credentials=credentials)
+
+    page = await engine.request(config, context, "echo", "call")
+
+    assert page.result["headers"]["authorization"] == expected
+
+
+async def test_default_authorization_by_method(
+    engine: Engine, upstream: Vendor
+) -> None:
+    credentials = {
+        "api_key": {"format": "api_key", "config": {}},
+        "oauth2": {"format": "oauth2", "config": {}},
+    }
+    config = echo_config(upstream, {}, credentials=credentials)
+    context = {"api_key": "k-1", "oauth": {"token": {"access_token": "o-1"}}}
+
+    chosen = await engine.request(
+        config, context, "echo", "call", authentication_method="oauth2"
+    )
+    unchosen = await engine.request(config, context, "echo", "call")
+
+    assert chosen.result["headers"]["authorization"] == "Bearer o-1"
+    assert "authorization" not in unchosen.result["headers"]
+
+
+async def test_default_api_key_authorization_needs_key(
+    engine: Engine, upstream: Vendor
+) -> None:
+    config = echo_config(upstream, {}, credentials={"format": "api_key"})
+
+    with pytest.raises(PlaceholderError, match=r"credentials\.api_key"):
+        await engine.request(config, {}, "echo", "call")

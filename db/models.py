@@ -197,3 +197,44 @@ class IntegratedAccount(SQLModel, table=True):
     last_validated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
+    # The lease of the lifecycle run in progress (see graphql_api.lifecycle.lease).
+    # A run owns the account while `lease_id` is set and `lease_expires_at` is in
+    # the future. A running process renews its lease, so an expired one was left
+    # by a process that stopped.
+    lease_id: str | None = Field(default=None, max_length=32)
+    lease_operation: str | None = Field(default=None, max_length=30)
+    lease_expires_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, index=True
+    )
+
+
+class Event(SQLModel, table=True):
+    """A lifecycle event of an integrated account, named as Truto names it.
+
+    ``integrated_account_id`` and ``integration_id`` have no foreign key, so
+    that the events of a deleted account stay readable. ``payload`` is the
+    account as it was after the event, without credentials.
+    """
+
+    __tablename__ = "event"
+    __table_args__ = (
+        Index("ix_event_created_at_id", "created_at", "id"),
+        Index(
+            "ix_event_environment_created_at_id", "environment_id", "created_at", "id"
+        ),
+        Index(
+            "ix_event_integrated_account_created_at_id",
+            "integrated_account_id",
+            "created_at",
+            "id",
+        ),
+        Index("ix_event_type_created_at_id", "type", "created_at", "id"),
+    )
+
+    id: uuid.UUID = _id_column()
+    type: str = Field(max_length=60)
+    environment_id: uuid.UUID = _foreign_key("environment.id", index=False)
+    integrated_account_id: uuid.UUID | None = Field(default=None, sa_type=GUID)
+    integration_id: uuid.UUID | None = Field(default=None, sa_type=GUID)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+    created_at: datetime = _timestamp()

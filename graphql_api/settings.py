@@ -8,6 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./graphql_api.db"
+# Upstream requests that bulk revalidation sends at once per integration. Vendors'
+# concurrency limits vary, so this is a moderate guess to tune per deployment.
+DEFAULT_LIFECYCLE_CONCURRENCY = 16
+DEFAULT_LIFECYCLE_LEASE_SECONDS = 30.0
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -25,6 +29,11 @@ class Settings:
     port: int = 8000
     log_level: str = "INFO"
     demo: bool = False
+    # Maximum concurrent upstream requests per integration in bulk revalidation.
+    lifecycle_concurrency: int = DEFAULT_LIFECYCLE_CONCURRENCY
+    # Seconds that a lifecycle run owns an account before its lease expires. A
+    # live run renews its lease every third of this time.
+    lifecycle_lease_seconds: float = DEFAULT_LIFECYCLE_LEASE_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -36,6 +45,10 @@ class Settings:
             host=env.get("HOST") or "127.0.0.1",
             port=_parse_port(env.get("PORT")),
             log_level=_parse_log_level(env.get("LOG_LEVEL")),
+            lifecycle_concurrency=_parse_concurrency(env.get("LIFECYCLE_CONCURRENCY")),
+            lifecycle_lease_seconds=_parse_lease_seconds(
+                env.get("LIFECYCLE_LEASE_SECONDS")
+            ),
         )
 
     def with_changes(self, **changes: object) -> Settings:
@@ -71,3 +84,33 @@ def _parse_log_level(raw: str | None) -> str:
             f"LOG_LEVEL={raw!r} is invalid: expected one of {', '.join(_LOG_LEVELS)}"
         )
     return level
+
+
+def _parse_concurrency(raw: str | None) -> int:
+    if not raw:
+        return DEFAULT_LIFECYCLE_CONCURRENCY
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1000:
+        raise SettingsError(
+            f"LIFECYCLE_CONCURRENCY={raw!r} is invalid: expected a whole number "
+            "from 1 to 1000"
+        )
+    return value
+
+
+def _parse_lease_seconds(raw: str | None) -> float:
+    if not raw:
+        return DEFAULT_LIFECYCLE_LEASE_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0.5 <= value <= 3600:
+        raise SettingsError(
+            f"LIFECYCLE_LEASE_SECONDS={raw!r} is invalid: expected a number of "
+            "seconds from 0.5 to 3600"
+        )
+    return value

@@ -619,14 +619,15 @@ def _authorization_block(
 ) -> Mapping[str, Any] | None:
     """Return the method's authorization, or the default for its credentials.
 
-    Truto's defaults: ``bearer`` for the OAuth formats, and for ``api_key`` a
-    header ``Authorization: Bearer {{credentials.api_key}}``. Without
-    credentials, or when several formats are configured and none was chosen,
-    there is no default.
+    Truto's defaults apply only when neither the method nor the integration
+    sets ``authorization``: ``bearer`` for the OAuth formats, and for
+    ``api_key`` a header ``Authorization: Bearer {{credentials.api_key}}``.
+    Without credentials, or when several formats are configured and none was
+    chosen, there is no default.
     """
-    block = settings.get("authorization")
-    if block:
-        return block  # type: ignore[no-any-return]
+    if "authorization" in settings:
+        # A method's null switches authorization off, as merge documents.
+        return settings["authorization"]  # type: ignore[no-any-return]
     try:
         credentials, _ = select_credentials(config, authentication_method)
     except ConfigError:

@@ -355,3 +355,16 @@ async def test_default_api_key_authorization_needs_key(
 
     with pytest.raises(PlaceholderError, match=r"credentials\.api_key"):
         await engine.request(config, {}, "echo", "call")
+
+
+async def test_null_method_authorization_sends_none(
+    engine: Engine, upstream: Vendor
+) -> None:
+    config = echo_config(
+        upstream, {"authorization": None}, credentials={"format": "api_key"}
+    )
+    config["authorization"] = {"format": "bearer"}
+
+    page = await engine.request(config, {"api_key": "k"}, "echo", "call")
+
+    assert "authorization" not in page.result["headers"]

@@ -1,30 +1,32 @@
 """Shared fixtures: a live API server on 127.0.0.1 and helpers to seed it.
 
 One uvicorn server runs per test session, in a thread of the test process,
-on a migrated SQLite file in a temporary folder. Tests isolate their data by
-creating their own teams, because every token reads only its own team's rows.
+on a migrated SQLite file in a temporary folder. A test module may override
+`live_server` to run on another database, such as PostgreSQL. Tests isolate
+their data by creating their own teams, because every token reads only its
+own team's rows.
 Running in-process lets a test count the SQL statements that the server
 sends (see `StatementLog`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import Engine, create_engine, event
-from sqlmodel import Session, SQLModel
+from sqlalchemy import event
+from sqlmodel import SQLModel
 
 from db import models
 from db.migrate import upgrade
@@ -37,6 +39,7 @@ from graphql_api.tokens import generate_token, hash_token
 SERVER_START_TIMEOUT = 10.0
 
 RowT = TypeVar("RowT", bound=SQLModel)
+T = TypeVar("T")
 
 
 class StatementLog:
@@ -69,11 +72,10 @@ class StatementLog:
 
 @dataclass
 class LiveServer:
-    """A running API server and the database file behind it."""
+    """A running API server and the database behind it."""
 
     url: str
     database_url: str
-    sync_engine: Engine
     statements: StatementLog
 
 
@@ -85,9 +87,8 @@ def _free_socket() -> socket.socket:
 
 
 @contextmanager
-def run_server(database_path: Path) -> Iterator[LiveServer]:
-    """Migrate a SQLite file, serve the API on it, and stop on exit."""
-    database_url = f"sqlite+aiosqlite:///{database_path}"
+def run_server(database_url: str) -> Iterator[LiveServer]:
+    """Migrate a database, serve the API on it, and stop on exit."""
     upgrade(database_url)
     database = Database(database_url)
     statements = StatementLog()
@@ -105,18 +106,12 @@ def run_server(database_path: Path) -> Iterator[LiveServer]:
     thread.start()
     _wait_until_started(server, thread)
 
-    sync_engine = create_engine(
-        f"sqlite:///{database_path}", connect_args={"timeout": 30}
-    )
     port = sock.getsockname()[1]
     try:
-        yield LiveServer(
-            f"http://127.0.0.1:{port}", database_url, sync_engine, statements
-        )
+        yield LiveServer(f"http://127.0.0.1:{port}", database_url, statements)
     finally:
         server.should_exit = True
         thread.join(timeout=SERVER_START_TIMEOUT)
-        sync_engine.dispose()
         sock.close()
 
 
@@ -132,29 +127,49 @@ def _wait_until_started(server: uvicorn.Server, thread: threading.Thread) -> Non
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The session's API server on a fresh SQLite file."""
     database_path = tmp_path_factory.mktemp("server") / "api.db"
-    with run_server(database_path) as server:
+    with run_server(f"sqlite+aiosqlite:///{database_path}") as server:
         yield server
 
 
 class Seeder:
     """Writes rows straight into the server's database.
 
-    Every method commits at once and returns the row, detached but loaded.
+    The database is async-only (aiosqlite, asyncpg), so the seeder runs its
+    own event loop in a thread and blocks until each write commits. Every
+    method returns the row, detached but loaded.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database_url: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._database = Database(database_url)
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def close(self) -> None:
+        """Dispose of the connections and stop the seeder's loop."""
+        self._run(self._database.dispose())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
 
     def add(self, *rows: SQLModel) -> None:
         """Insert or update rows in one transaction."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        self._run(self._add(rows))
+
+    async def _add(self, rows: tuple[SQLModel, ...]) -> None:
+        async with self._database.write_session() as session:
             session.add_all(rows)
-            session.commit()
 
     def get(self, model: type[RowT], row_id: Any) -> RowT | None:
         """Read a row back from the database, or None when it is gone."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            return session.get(model, row_id)
+        return self._run(self._get(model, row_id))
+
+    async def _get(self, model: type[RowT], row_id: Any) -> RowT | None:
+        async with self._database.read_session() as session:
+            return await session.get(model, row_id)
 
     def team(self, name: str | None = None) -> models.Team:
         row = models.Team(name=name or f"team-{uuid.uuid4().hex[:12]}")
@@ -232,9 +247,11 @@ class Seeder:
 
 
 @pytest.fixture(scope="session")
-def seeder(live_server: LiveServer) -> Seeder:
+def seeder(live_server: LiveServer) -> Iterator[Seeder]:
     """Writes rows into the session server's database."""
-    return Seeder(live_server.sync_engine)
+    writer = Seeder(live_server.database_url)
+    yield writer
+    writer.close()
 
 
 class GraphQLClient:

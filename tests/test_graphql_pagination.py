@@ -54,7 +54,7 @@ class PagingWorld:
 
 
 @pytest.fixture(scope="module")
-def world(seeder: Seeder) -> PagingWorld:
+def paged(seeder: Seeder) -> PagingWorld:
     tenant = make_tenant(seeder)
     integration = seeder.integration(tenant.team, "Paged")
     install = seeder.install(tenant.production, integration)
@@ -152,36 +152,36 @@ def _sorted_ids(
     return [str(row.id) for row in ordered]
 
 
-def test_forward_walk_over_tied_rows(client: GraphQLClient, world: PagingWorld) -> None:
+def test_forward_walk_over_tied_rows(client: GraphQLClient, paged: PagingWorld) -> None:
     seen = _walk_forward(
-        client, world.tenant.team_token, page_size=7, filter=TIED_FILTER
+        client, paged.tenant.team_token, page_size=7, filter=TIED_FILTER
     )
 
     assert len(seen) == TIED_ROW_COUNT
-    assert seen == _sorted_ids(world.tied, ("created_at", True))
+    assert seen == _sorted_ids(paged.tied, ("created_at", True))
 
 
 def test_backward_walk_over_tied_rows(
-    client: GraphQLClient, world: PagingWorld
+    client: GraphQLClient, paged: PagingWorld
 ) -> None:
     seen = _walk_backward(
-        client, world.tenant.team_token, page_size=7, filter=TIED_FILTER
+        client, paged.tenant.team_token, page_size=7, filter=TIED_FILTER
     )
 
     assert len(seen) == TIED_ROW_COUNT
-    assert seen == _sorted_ids(world.tied, ("created_at", True))
+    assert seen == _sorted_ids(paged.tied, ("created_at", True))
 
 
 def test_walk_survives_inserts_between_pages(
-    client: GraphQLClient, seeder: Seeder, world: PagingWorld
+    client: GraphQLClient, seeder: Seeder, paged: PagingWorld
 ) -> None:
     tenant_id = "inserted-walk"
     originals = [
         seeder.account_row(
-            world.install,
+            paged.install,
             tenant_id=tenant_id,
-            created_at=world.tied_at,
-            updated_at=world.tied_at,
+            created_at=paged.tied_at,
+            updated_at=paged.tied_at,
         )
         for _ in range(30)
     ]
@@ -191,19 +191,19 @@ def test_walk_survives_inserts_between_pages(
     def insert_rows(_page_number: int) -> None:
         # Rows tied with the walked ones land on both sides of the cursor.
         # A newer row lands before the first page.
-        newer = world.tied_at + timedelta(minutes=1)
+        newer = paged.tied_at + timedelta(minutes=1)
         rows = [
             seeder.account_row(
-                world.install,
+                paged.install,
                 tenant_id=tenant_id,
-                created_at=world.tied_at,
-                updated_at=world.tied_at,
+                created_at=paged.tied_at,
+                updated_at=paged.tied_at,
             )
             for _ in range(4)
         ]
         rows.append(
             seeder.account_row(
-                world.install, tenant_id=tenant_id, created_at=newer, updated_at=newer
+                paged.install, tenant_id=tenant_id, created_at=newer, updated_at=newer
             )
         )
         seeder.add(*rows)
@@ -211,7 +211,7 @@ def test_walk_survives_inserts_between_pages(
 
     seen = _walk_forward(
         client,
-        world.tenant.team_token,
+        paged.tenant.team_token,
         page_size=6,
         between_pages=insert_rows,
         filter={"tenantId": {"eq": tenant_id}},
@@ -243,7 +243,7 @@ ORDER_CASES = [
 @pytest.mark.parametrize(("field", "attribute"), ORDER_CASES)
 def test_order_by_field_and_direction(
     client: GraphQLClient,
-    world: PagingWorld,
+    paged: PagingWorld,
     field: str,
     attribute: str,
     direction: str,
@@ -252,17 +252,17 @@ def test_order_by_field_and_direction(
 
     seen = _walk_forward(
         client,
-        world.tenant.team_token,
+        paged.tenant.team_token,
         page_size=8,
         filter=VARIED_FILTER,
         orderBy=order_by,
     )
 
-    assert seen == _sorted_ids(world.varied, (attribute, direction == "DESC"))
+    assert seen == _sorted_ids(paged.varied, (attribute, direction == "DESC"))
 
 
 def test_order_by_two_fields_in_mixed_directions(
-    client: GraphQLClient, world: PagingWorld
+    client: GraphQLClient, paged: PagingWorld
 ) -> None:
     order_by = [
         {"field": "STATUS", "direction": "ASC"},
@@ -271,57 +271,57 @@ def test_order_by_two_fields_in_mixed_directions(
 
     forward = _walk_forward(
         client,
-        world.tenant.team_token,
+        paged.tenant.team_token,
         page_size=4,
         filter=VARIED_FILTER,
         orderBy=order_by,
     )
     backward = _walk_backward(
         client,
-        world.tenant.team_token,
+        paged.tenant.team_token,
         page_size=4,
         filter=VARIED_FILTER,
         orderBy=order_by,
     )
 
-    expected = _sorted_ids(world.varied, ("status", False), ("created_at", True))
+    expected = _sorted_ids(paged.varied, ("status", False), ("created_at", True))
     assert forward == expected
     assert backward == expected
 
 
 def test_direction_defaults_to_ascending(
-    client: GraphQLClient, world: PagingWorld
+    client: GraphQLClient, paged: PagingWorld
 ) -> None:
     connection = _page(
         client,
-        world.tenant.team_token,
+        paged.tenant.team_token,
         first=100,
         filter=VARIED_FILTER,
         orderBy=[{"field": "TENANT_ID"}],
     )
 
-    assert _ids(connection) == _sorted_ids(world.varied, ("tenant_id", False))
+    assert _ids(connection) == _sorted_ids(paged.varied, ("tenant_id", False))
 
 
 def test_default_order_is_newest_first(
-    client: GraphQLClient, world: PagingWorld
+    client: GraphQLClient, paged: PagingWorld
 ) -> None:
-    connection = _page(client, world.tenant.team_token, first=100, filter=VARIED_FILTER)
+    connection = _page(client, paged.tenant.team_token, first=100, filter=VARIED_FILTER)
 
-    assert _ids(connection) == _sorted_ids(world.varied, ("created_at", True))
+    assert _ids(connection) == _sorted_ids(paged.varied, ("created_at", True))
 
 
-def test_default_page_size_is_25(client: GraphQLClient, world: PagingWorld) -> None:
-    connection = _page(client, world.tenant.team_token, filter=TIED_FILTER)
+def test_default_page_size_is_25(client: GraphQLClient, paged: PagingWorld) -> None:
+    connection = _page(client, paged.tenant.team_token, filter=TIED_FILTER)
 
     assert len(connection["edges"]) == 25
     assert connection["pageInfo"]["hasNextPage"] is True
 
 
 def test_page_info_of_first_middle_and_last_page(
-    client: GraphQLClient, world: PagingWorld
+    client: GraphQLClient, paged: PagingWorld
 ) -> None:
-    token = world.tenant.team_token
+    token = paged.tenant.team_token
 
     first_page = _page(client, token, first=20, filter=TIED_FILTER)
     middle = _page(
@@ -349,9 +349,9 @@ def test_page_info_of_first_middle_and_last_page(
 
 
 def test_cursors_of_edges_match_page_info(
-    client: GraphQLClient, world: PagingWorld
+    client: GraphQLClient, paged: PagingWorld
 ) -> None:
-    connection = _page(client, world.tenant.team_token, first=5, filter=TIED_FILTER)
+    connection = _page(client, paged.tenant.team_token, first=5, filter=TIED_FILTER)
 
     cursors = [edge["cursor"] for edge in connection["edges"]]
     assert connection["pageInfo"]["startCursor"] == cursors[0]
@@ -359,8 +359,8 @@ def test_cursors_of_edges_match_page_info(
     assert len(set(cursors)) == 5
 
 
-def test_total_count_ignores_cursor(client: GraphQLClient, world: PagingWorld) -> None:
-    token = world.tenant.team_token
+def test_total_count_ignores_cursor(client: GraphQLClient, paged: PagingWorld) -> None:
+    token = paged.tenant.team_token
     first_page = _page(client, token, first=10, filter=TIED_FILTER)
 
     second_page = _page(
@@ -375,8 +375,8 @@ def test_total_count_ignores_cursor(client: GraphQLClient, world: PagingWorld) -
     assert second_page["totalCount"] == TIED_ROW_COUNT
 
 
-def test_first_zero_returns_no_edges(client: GraphQLClient, world: PagingWorld) -> None:
-    connection = _page(client, world.tenant.team_token, first=0, filter=TIED_FILTER)
+def test_first_zero_returns_no_edges(client: GraphQLClient, paged: PagingWorld) -> None:
+    connection = _page(client, paged.tenant.team_token, first=0, filter=TIED_FILTER)
 
     assert connection["edges"] == []
     assert connection["pageInfo"]["hasNextPage"] is True
@@ -385,9 +385,9 @@ def test_first_zero_returns_no_edges(client: GraphQLClient, world: PagingWorld) 
 
 
 def test_after_and_before_bound_a_range(
-    client: GraphQLClient, world: PagingWorld
+    client: GraphQLClient, paged: PagingWorld
 ) -> None:
-    token = world.tenant.team_token
+    token = paged.tenant.team_token
     full = _page(client, token, first=20, filter=TIED_FILTER)
     cursors = [edge["cursor"] for edge in full["edges"]]
 
@@ -404,11 +404,11 @@ def test_after_and_before_bound_a_range(
 
 
 def test_last_without_before_returns_final_rows(
-    client: GraphQLClient, world: PagingWorld
+    client: GraphQLClient, paged: PagingWorld
 ) -> None:
-    connection = _page(client, world.tenant.team_token, last=3, filter=TIED_FILTER)
+    connection = _page(client, paged.tenant.team_token, last=3, filter=TIED_FILTER)
 
-    expected = _sorted_ids(world.tied, ("created_at", True))[-3:]
+    expected = _sorted_ids(paged.tied, ("created_at", True))[-3:]
     assert _ids(connection) == expected
     assert connection["pageInfo"]["hasPreviousPage"] is True
     assert connection["pageInfo"]["hasNextPage"] is False
@@ -456,20 +456,20 @@ def _first_error(client: GraphQLClient, token: str, **variables: Any) -> dict[st
 )
 def test_invalid_paging_argument_is_rejected(
     client: GraphQLClient,
-    world: PagingWorld,
+    paged: PagingWorld,
     variables: dict[str, Any],
     message_part: str,
 ) -> None:
-    error = _first_error(client, world.tenant.team_token, **variables)
+    error = _first_error(client, paged.tenant.team_token, **variables)
 
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert message_part in error["message"]
 
 
 def test_cursor_of_other_order_is_rejected(
-    client: GraphQLClient, world: PagingWorld
+    client: GraphQLClient, paged: PagingWorld
 ) -> None:
-    token = world.tenant.team_token
+    token = paged.tenant.team_token
     connection = _page(client, token, first=2, orderBy=[{"field": "TENANT_ID"}])
 
     error = _first_error(
@@ -482,9 +482,9 @@ def test_cursor_of_other_order_is_rejected(
 
 
 def test_cursor_of_other_connection_is_rejected(
-    client: GraphQLClient, world: PagingWorld
+    client: GraphQLClient, paged: PagingWorld
 ) -> None:
-    token = world.tenant.team_token
+    token = paged.tenant.team_token
     data = client.data(
         "{ environments(first: 1) { pageInfo { endCursor } } }", token=token
     )
@@ -497,9 +497,9 @@ def test_cursor_of_other_connection_is_rejected(
 
 
 def test_root_cursor_is_rejected_by_nested_connection(
-    client: GraphQLClient, world: PagingWorld
+    client: GraphQLClient, paged: PagingWorld
 ) -> None:
-    token = world.tenant.team_token
+    token = paged.tenant.team_token
     cursor = _page(client, token, first=1)["pageInfo"]["endCursor"]
     query = """
     query ($id: ID!, $after: String) {
@@ -512,7 +512,7 @@ def test_root_cursor_is_rejected_by_nested_connection(
     """
 
     errors = client.errors(
-        query, {"id": str(world.tenant.production.id), "after": cursor}, token=token
+        query, {"id": str(paged.tenant.production.id), "after": cursor}, token=token
     )
 
     assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
@@ -520,7 +520,7 @@ def test_root_cursor_is_rejected_by_nested_connection(
 
 
 def test_nested_connection_pages_forward(
-    client: GraphQLClient, world: PagingWorld
+    client: GraphQLClient, paged: PagingWorld
 ) -> None:
     query = """
     query ($id: ID!, $after: String) {
@@ -536,8 +536,8 @@ def test_nested_connection_pages_forward(
       }
     }
     """
-    variables: dict[str, Any] = {"id": str(world.install.id)}
-    token = world.tenant.team_token
+    variables: dict[str, Any] = {"id": str(paged.install.id)}
+    token = paged.tenant.team_token
 
     first_page = client.data(query, variables, token=token)["node"][
         "integratedAccounts"
@@ -548,7 +548,7 @@ def test_nested_connection_pages_forward(
     ]
 
     seen = [node["id"] for node in first_page["nodes"] + second_page["nodes"]]
-    assert seen == _sorted_ids(world.tied, ("created_at", True))
+    assert seen == _sorted_ids(paged.tied, ("created_at", True))
     assert second_page["pageInfo"]["hasNextPage"] is False
 
 

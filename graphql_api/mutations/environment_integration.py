@@ -218,9 +218,14 @@ async def _existing_install(
 async def _visible_install(
     session: AsyncSession, context: RequestContext, install_id: uuid.UUID
 ) -> models.EnvironmentIntegration:
-    query = select(models.EnvironmentIntegration).where(
-        col(models.EnvironmentIntegration.id) == install_id,
-        context.principal.visible_environment_integrations(),
+    # Locked, so that concurrent override merges do not lose each other's keys.
+    query = (
+        select(models.EnvironmentIntegration)
+        .where(
+            col(models.EnvironmentIntegration.id) == install_id,
+            context.principal.visible_environment_integrations(),
+        )
+        .with_for_update()
     )
     row = (await session.scalars(query)).first()
     if row is None:

@@ -73,9 +73,21 @@ class DeleteIntegratedAccountPayload:
 async def _visible_account(
     session: AsyncSession, context: RequestContext, account_id: uuid.UUID
 ) -> models.IntegratedAccount:
-    query = select(models.IntegratedAccount).where(
-        col(models.IntegratedAccount.id) == account_id,
-        context.principal.in_environments(col(models.IntegratedAccount.environment_id)),
+    """Load and lock an account in the caller's environments, or raise NOT_FOUND.
+
+    The row lock (FOR UPDATE on PostgreSQL; SQLite's write transaction
+    already excludes other writers) keeps concurrent context merges from
+    losing each other's keys.
+    """
+    query = (
+        select(models.IntegratedAccount)
+        .where(
+            col(models.IntegratedAccount.id) == account_id,
+            context.principal.in_environments(
+                col(models.IntegratedAccount.environment_id)
+            ),
+        )
+        .with_for_update()
     )
     row = (await session.scalars(query)).first()
     if row is None:

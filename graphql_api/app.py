@@ -81,17 +81,32 @@ class GraphQLView(GraphQL[RequestContext, None]):
             )
             return await self.run(request)
         except AuthenticationError as error:
+            logger.info(
+                "authentication_rejected request_id=%s reason=%r",
+                request_id,
+                error.message,
+            )
             return JSONBody(
                 error_body(error.message, error.code),
                 status_code=401,
                 headers={"www-authenticate": 'Bearer realm="graphql"'},
             )
         except HTTPException as error:
+            logger.info(
+                "request_rejected request_id=%s status=%d reason=%r",
+                request_id,
+                error.status_code,
+                error.reason,
+            )
             return JSONBody(
                 error_body(error.reason, ErrorCode.BAD_REQUEST),
                 status_code=error.status_code,
             )
         except BodyTooLargeError:
+            logger.info(
+                "request_rejected request_id=%s status=413 reason='body too large'",
+                request_id,
+            )
             message = (
                 f"The request body exceeds {MAX_BODY_BYTES} bytes: send a "
                 "smaller document."

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from enum import Enum
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
@@ -32,6 +31,7 @@ from db.models import (
     Integration,
 )
 from graphql_api.errors import BadUserInputError
+from graphql_api.types.enums import stored_value
 from graphql_api.types.filters import (
     DateTimeFilter,
     EnumFilter,
@@ -134,14 +134,16 @@ def enum_condition(
     absent = column.is_(None) if nullable else false()
     parts: list[ColumnElement[bool]] = []
     if condition.eq is not None:
-        parts.append(and_(present, column == _stored(condition.eq)))
+        parts.append(and_(present, column == stored_value(condition.eq)))
     if condition.ne is not None:
-        parts.append(or_(absent, column != _stored(condition.ne)))
+        parts.append(or_(absent, column != stored_value(condition.ne)))
     if condition.in_ is not None:
-        values = [_stored(item) for item in _checked_list(condition.in_, "in")]
+        values = [stored_value(item) for item in _checked_list(condition.in_, "in")]
         parts.append(and_(present, column.in_(values)))
     if condition.not_in is not None:
-        values = [_stored(item) for item in _checked_list(condition.not_in, "notIn")]
+        values = [
+            stored_value(item) for item in _checked_list(condition.not_in, "notIn")
+        ]
         parts.append(or_(absent, column.not_in(values)))
     return and_(true(), *parts)
 
@@ -159,10 +161,6 @@ def datetime_condition(
     ]
     parts = [compare(value) for value, compare in comparisons if value is not None]
     return and_(true(), *parts)
-
-
-def _stored(member: Enum) -> Any:
-    return member.value
 
 
 def _checked_list(values: Sequence[Any], operator: str) -> Sequence[Any]:

@@ -105,7 +105,7 @@ def log_rejected(mutation: str, request_id: str, rejected: MutationRejected) -> 
         "mutation_rejected mutation=%s request_id=%s codes=%s fields=%s",
         mutation,
         request_id,
-        ",".join(error.code.value for error in rejected.errors),
+        ",".join(error.code.name for error in rejected.errors),
         ";".join(".".join(error.field or ()) for error in rejected.errors),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import strawberry
 from sqlalchemy import delete, select
@@ -129,10 +130,9 @@ async def install_integration(
     """
     integration_id = parse_record_id(data.integration_id, "input", "integrationId")
     environment_id = _target_environment(context, data.environment_id)
-    if data.override is not strawberry.UNSET:
-        raise_if_any(_override_input_errors(data.override))
+    override = _install_override(data.override)
     try:
-        return await _install(context, integration_id, environment_id, data)
+        return await _install(context, integration_id, environment_id, override, data)
     except IntegrityError:
         # A concurrent request installed it first; return that install.
         async with context.database.write_session() as session:
@@ -157,18 +157,21 @@ def _target_environment(
     return parse_record_id(environment_id, "input", "environmentId")
 
 
-def _override_input_errors(override: object) -> list[UserError]:
-    errors = object_errors(override, "input", "override")
-    if errors:
-        return errors
+def _install_override(override: object) -> dict[str, Any]:
+    """Validate the override of a new install; left out or null means none."""
+    if override is strawberry.UNSET or override is None:
+        return {}
+    raise_if_any(object_errors(override, "input", "override"))
     assert isinstance(override, dict)
-    return override_errors(override, "input", "override")
+    raise_if_any(override_errors(override, "input", "override"))
+    return override
 
 
 async def _install(
     context: RequestContext,
     integration_id: uuid.UUID,
     environment_id: uuid.UUID,
+    override: dict[str, Any],
     data: InstallIntegrationInput,
 ) -> InstallResult:
     principal = context.principal
@@ -197,9 +200,7 @@ async def _install(
             environment_id=environment_id,
             is_enabled=data.is_enabled,
             show_in_catalog=data.show_in_catalog,
-            override=(
-                {} if data.override is strawberry.UNSET else dict(data.override or {})
-            ),
+            override=override,
         )
         session.add(row)
     return InstallResult(row, already_installed=False)

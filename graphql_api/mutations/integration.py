@@ -36,7 +36,7 @@ from graphql_api.mutations.validation import (
     text_errors,
 )
 from graphql_api.scalars import JSON
-from graphql_api.types.enums import SharingPolicy
+from graphql_api.types.enums import SharingPolicy, stored_value
 from graphql_api.types.integration import Integration
 
 MAX_NAME_LENGTH = 200
@@ -155,7 +155,7 @@ async def create_integration(
         name=data.name,
         category=data.category,
         is_beta=data.is_beta,
-        sharing=data.sharing.value,
+        sharing=stored_value(data.sharing),
         config=dict(data.config),  # type: ignore[call-overload]
     )
     try:
@@ -293,7 +293,7 @@ async def _apply_update(
     if data.is_beta is not strawberry.UNSET:
         row.is_beta = bool(data.is_beta)
     if isinstance(data.sharing, SharingPolicy):
-        row.sharing = data.sharing.value  # type: ignore[assignment]
+        row.sharing = stored_value(data.sharing)
     if data.config is not strawberry.UNSET:
         merged = merge_patch(row.config, data.config)
         raise_if_any(config_errors(merged, "input", "config"))

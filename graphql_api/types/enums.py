@@ -4,10 +4,16 @@ database (see `db.enums`), so a member's ``.value`` goes straight into SQL."""
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 import strawberry
 
 from db import enums as db_enums
+
+
+def stored_value(member: Enum) -> Any:
+    """Return the database value of a GraphQL enum member, such as "active"."""
+    return member.value
 
 
 @strawberry.enum(description="Connection state of an integrated account.")

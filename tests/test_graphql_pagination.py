@@ -580,3 +580,75 @@ def test_integrations_page_by_name(client: GraphQLClient, seeder: Seeder) -> Non
         after = connection["pageInfo"]["endCursor"]
 
     assert seen == sorted(names)
+
+
+@pytest.mark.parametrize(
+    ("order_by", "expected"),
+    [
+        pytest.param(
+            [{"field": "NAME", "direction": "DESC"}],
+            ["staging", "production", "preview"],
+            id="name-desc",
+        ),
+        pytest.param(
+            [{"field": "CREATED_AT", "direction": "ASC"}],
+            ["production", "staging", "preview"],
+            id="created-at-asc",
+        ),
+        pytest.param(
+            [{"field": "CREATED_AT", "direction": "DESC"}],
+            ["preview", "staging", "production"],
+            id="created-at-desc",
+        ),
+    ],
+)
+def test_environments_order(
+    client: GraphQLClient,
+    seeder: Seeder,
+    order_by: list[dict[str, str]],
+    expected: list[str],
+) -> None:
+    tenant = make_tenant(seeder)
+    seeder.environment(tenant.team, "preview")
+    query = """
+    query ($orderBy: [EnvironmentOrder!]) {
+      environments(orderBy: $orderBy) { nodes { name } }
+    }
+    """
+
+    data = client.data(query, {"orderBy": order_by}, token=tenant.team_token)
+
+    assert [node["name"] for node in data["environments"]["nodes"]] == expected
+
+
+@pytest.mark.parametrize("direction", ["ASC", "DESC"])
+def test_installs_order_by_updated_at(
+    client: GraphQLClient, seeder: Seeder, direction: str
+) -> None:
+    tenant = make_tenant(seeder)
+    start = utc_now() - timedelta(days=1)
+    installs = [
+        seeder.install(
+            tenant.production,
+            seeder.integration(tenant.team),
+            updated_at=start + timedelta(minutes=offset),
+        )
+        for offset in (30, 10, 20)
+    ]
+    query = """
+    query ($orderBy: [EnvironmentIntegrationOrder!]) {
+      environmentIntegrations(orderBy: $orderBy) { nodes { id } }
+    }
+    """
+
+    data = client.data(
+        query,
+        {"orderBy": [{"field": "UPDATED_AT", "direction": direction}]},
+        token=tenant.team_token,
+    )
+
+    returned = [node["id"] for node in data["environmentIntegrations"]["nodes"]]
+    ordered = sorted(
+        installs, key=lambda row: row.updated_at, reverse=direction == "DESC"
+    )
+    assert returned == [str(row.id) for row in ordered]

@@ -10,6 +10,7 @@ still get a JSON body of the form ``{"errors": [{"message", "extensions":
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -130,7 +131,12 @@ class GraphQLView(GraphQL[RequestContext, None]):
         )
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        try:
+            return orjson.dumps(data)
+        except TypeError:
+            # orjson rejects integers beyond 64 bits, which stored JSON
+            # documents may contain; the standard library writes them.
+            return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)

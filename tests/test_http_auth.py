@@ -200,3 +200,17 @@ def test_health_check_reports_ok(live_server: LiveServer) -> None:
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_integer_beyond_64_bits_is_encoded(
+    client: GraphQLClient, seeder: Seeder, tenant: Tenant
+) -> None:
+    install = seeder.install(tenant.staging, seeder.integration(tenant.team))
+    account = seeder.account(install, last_action_result={"count": 2**70})
+    query = """
+    query ($id: ID!) { node(id: $id) { ... on IntegratedAccount { lastActionResult } } }
+    """
+
+    data = client.data(query, {"id": str(account.id)}, token=tenant.team_token)
+
+    assert data["node"]["lastActionResult"] == {"count": 2**70}

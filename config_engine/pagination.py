@@ -267,7 +267,7 @@ class Pagination:
         """Work out the next page after `response`, or why the loop ends."""
         if state is None:
             return NextPage(None, "end")
-        if not records and self.format != "dynamic":
+        if not records:
             return NextPage(None, "empty_page")
         has_next_path = self.config.get("has_next_path")
         if has_next_path and not lookup_path(response.data, str(has_next_path)):

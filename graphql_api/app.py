@@ -32,6 +32,7 @@ from db.session import Database
 from graphql_api.auth import authenticate
 from graphql_api.context import RequestContext
 from graphql_api.errors import AuthenticationError, ErrorCode, error_body
+from graphql_api.lifecycle import LifecycleService, lifecycle_running, register_service
 from graphql_api.schema import schema
 from graphql_api.settings import Settings
 
@@ -210,6 +211,8 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     down, including a database passed in by the caller.
     """
     database = database or Database(settings.database_url)
+    lifecycle = LifecycleService(database, settings)
+    register_service(lifecycle)
 
     async def health(_request: Request) -> Response:
         async with database.read_session() as session:
@@ -222,7 +225,8 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
             "server_started database=%s", database.engine.url.render_as_string()
         )
         try:
-            yield
+            async with lifecycle_running(lifecycle):
+                yield
         finally:
             await database.dispose()
             logger.info("server_stopped")

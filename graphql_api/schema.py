@@ -16,7 +16,10 @@ from strawberry.types import ExecutionContext
 
 from graphql_api.errors import ReportErrors
 from graphql_api.mutations import Mutation
+from graphql_api.mutations.lifecycle import LifecycleMutation
 from graphql_api.scalars import SCALAR_MAP
+from graphql_api.types.event import EventQuery, add_events_field
+from graphql_api.types.integrated_account import IntegratedAccount
 from graphql_api.types.query import Query
 
 # Deep enough for account -> install -> environment -> accounts -> edges -> node.
@@ -49,9 +52,26 @@ def _extensions() -> list[Any]:
     ]
 
 
+# The account lifecycle adds the root `events` list, `IntegratedAccount.events`
+# and its mutations to the types that the other modules declare.
+add_events_field(IntegratedAccount)
+
+
+@strawberry.type(name="Query", description=Query.__strawberry_definition__.description)
+class RootQuery(Query, EventQuery):
+    pass
+
+
+@strawberry.type(
+    name="Mutation", description=Mutation.__strawberry_definition__.description
+)
+class RootMutation(Mutation, LifecycleMutation):
+    pass
+
+
 schema = ApiSchema(
-    query=Query,
-    mutation=Mutation,
+    query=RootQuery,
+    mutation=RootMutation,
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=_extensions(),
 )

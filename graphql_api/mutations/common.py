@@ -45,6 +45,33 @@ class UserErrorCode(Enum):
         "FORBIDDEN",
         description="The token may read the record but not make this change.",
     )
+    INVALID_CREDENTIALS = strawberry.enum_value(
+        "INVALID_CREDENTIALS",
+        description="The upstream rejected the credentials (401, invalid_grant).",
+    )
+    MISSING_PERMISSIONS = strawberry.enum_value(
+        "MISSING_PERMISSIONS",
+        description="The credentials work but lack an upstream permission or "
+        "scope (403).",
+    )
+    UPSTREAM_UNAVAILABLE = strawberry.enum_value(
+        "UPSTREAM_UNAVAILABLE",
+        description="The upstream failed for now (5xx, timeout, connection "
+        "error); retrying later may succeed.",
+    )
+    RATE_LIMITED = strawberry.enum_value(
+        "RATE_LIMITED",
+        description="The upstream rate limit was hit and the retries ran out.",
+    )
+    UPSTREAM_ERROR = strawberry.enum_value(
+        "UPSTREAM_ERROR",
+        description="The upstream answered with another error, such as 404.",
+    )
+    ACCOUNT_BUSY = strawberry.enum_value(
+        "ACCOUNT_BUSY",
+        description="Another lifecycle run held the account for too long; retry "
+        "later.",
+    )
 
 
 @strawberry.type(description="An expected failure of a mutation.")

@@ -101,6 +101,9 @@ class OAuthServer:
     rotate: bool = True
     token_fields: dict[str, Any] = field(default_factory=lambda: {"expires_in": 3600})
     failures: list[Reply] = field(default_factory=list)
+    # Seconds that every token response waits before it is sent, so that
+    # tests can overlap concurrent refreshes.
+    delay: float = 0.0
     valid_refresh_tokens: set[str] = field(default_factory=set)
     used_refresh_tokens: set[str] = field(default_factory=set)
     access_tokens: set[str] = field(default_factory=set)
@@ -115,7 +118,12 @@ class OAuthServer:
         return access, refresh
 
     def token_reply(self, request: RecordedRequest) -> Reply:
-        """Respond to one token request."""
+        """Respond to one token request, after `delay` seconds."""
+        reply = self._token_reply(request)
+        reply.delay = max(reply.delay, self.delay)
+        return reply
+
+    def _token_reply(self, request: RecordedRequest) -> Reply:
         if self.failures:
             return self.failures.pop(0)
         params, problem = self._params(request)

@@ -1,0 +1,423 @@
+"""Revalidation of many accounts at once, with bounded upstream concurrency.
+
+The accounts that match a filter are claimed in chunks, each with one
+UPDATE under one lease id shared by the whole call, and one renewal keeps
+every claimed account leased. Accounts that another run holds are skipped.
+
+Each integration has a gate: at most `Settings.lifecycle_concurrency` of its
+accounts talk to the upstream at once, and when the engine waits out a rate
+limit (a 429 with Retry-After, say), the gate holds the integration's other
+accounts back for the same time, so they do not run into the same limit.
+
+Results are written in batches, in one short write transaction each, with
+executemany UPDATEs and INSERTs, so the SQLite write lock is never held
+across an upstream call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from config_engine.engine import Engine
+from config_engine.rate_limit import RetryWait
+from db import models
+from db.enums import IntegratedAccountStatus as Status
+from db.session import Database
+from db.types import utc_now
+from graphql_api.lifecycle import lease as leases
+from graphql_api.lifecycle.errors import LifecycleRejected
+from graphql_api.lifecycle.events import account_payload, new_event, status_event
+from graphql_api.lifecycle.lease import ACCOUNT, Lease, LeaseKeeper
+from graphql_api.lifecycle.outcome import Operation, Outcome, TokenPolicy, run_steps
+from graphql_api.lifecycle.run import AccountRun, RunTarget
+from graphql_api.lifecycle.service import LifecycleService
+from graphql_api.lifecycle.store import Configs
+from graphql_api.lifecycle.targets import authentication, effective
+
+logger = logging.getLogger("graphql_api.lifecycle")
+
+# Accounts claimed per UPDATE, and the most accounts waiting for a gate.
+CHUNK_SIZE = 500
+# Results written per transaction, and the longest a result waits for one.
+FLUSH_SIZE = 250
+FLUSH_INTERVAL = 0.05
+EVENT = models.Event.__table__  # type: ignore[attr-defined]
+_POST_INSTALL_DUE = frozenset(
+    {Status.CONNECTING.value, Status.POST_INSTALL_ERROR.value}
+)
+
+
+@dataclass(slots=True)
+class BulkResult:
+    """Counts of one bulk revalidation.
+
+    `status_counts` counts the revalidated accounts by their status after the
+    run, and `problem_counts` counts the problems by code. `skipped` accounts
+    were held by another run and left alone.
+    """
+
+    matched: int = 0
+    revalidated: int = 0
+    skipped: int = 0
+    status_counts: Counter[str] = field(default_factory=Counter)
+    problem_counts: Counter[str] = field(default_factory=Counter)
+
+
+class IntegrationGate:
+    """The concurrency slots and the rate-limit pause of one integration."""
+
+    def __init__(self, concurrency: int) -> None:
+        self._slots = asyncio.Semaphore(concurrency)
+        self._paused_until = 0.0
+
+    def on_wait(self, wait: RetryWait) -> None:
+        """Pause the integration while the engine waits out a rate limit."""
+        if wait.reason == "rate_limited":
+            until = asyncio.get_running_loop().time() + wait.seconds
+            self._paused_until = max(self._paused_until, until)
+
+    async def __aenter__(self) -> None:
+        await self._slots.acquire()
+        loop = asyncio.get_running_loop()
+        while (delay := self._paused_until - loop.time()) > 0:
+            await asyncio.sleep(delay)
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._slots.release()
+
+
+@dataclass(slots=True)
+class _Item:
+    """A claimed account and its configs."""
+
+    row: models.IntegratedAccount
+    configs: Configs
+
+
+@dataclass(slots=True)
+class _Done:
+    """A claimed account after its run."""
+
+    item: _Item
+    run: AccountRun
+    outcome: Outcome
+
+
+class BulkRevalidation:
+    """One `revalidateIntegratedAccounts` call."""
+
+    def __init__(self, service: LifecycleService) -> None:
+        self.service = service
+        self.database: Database = service.database
+        self.lease = Lease(
+            leases.new_lease_id(), Operation.BULK_REVALIDATE, service.lease_seconds
+        )
+        self.result = BulkResult()
+        self._gates: dict[uuid.UUID, IntegrationGate] = {}
+        self._engines: dict[uuid.UUID, Engine] = {}
+        self._targets: dict[tuple[uuid.UUID, str | None, bool], RunTarget] = {}
+        self._writer = _ResultWriter(self.database, self.lease, self.result)
+
+    async def run(self, conditions: Sequence[ColumnElement[bool]]) -> BulkResult:
+        """Revalidate every account that matches `conditions`."""
+        ids = await self._matching_ids(conditions)
+        self.result.matched = len(ids)
+        tasks: set[asyncio.Task[None]] = set()
+        async with LeaseKeeper(self.database, self.lease), self._writer:
+            try:
+                for start in range(0, len(ids), CHUNK_SIZE):
+                    while len(tasks) > CHUNK_SIZE:
+                        _, tasks = await asyncio.wait(
+                            tasks, return_when=asyncio.FIRST_COMPLETED
+                        )
+                    for item in await self._claim(ids[start : start + CHUNK_SIZE]):
+                        tasks.add(asyncio.create_task(self._revalidate(item)))
+                await asyncio.gather(*tasks)
+            finally:
+                for task in tasks:
+                    task.cancel()
+        # Accounts whose result could not be written keep no lease.
+        await leases.release(self.database, self.lease)
+        logger.info(
+            "bulk_revalidation_finished lease_id=%s matched=%d revalidated=%d "
+            "skipped=%d",
+            self.lease.lease_id,
+            self.result.matched,
+            self.result.revalidated,
+            self.result.skipped,
+        )
+        return self.result
+
+    async def _matching_ids(
+        self, conditions: Sequence[ColumnElement[bool]]
+    ) -> list[uuid.UUID]:
+        query = (
+            select(col(models.IntegratedAccount.id))
+            .where(*conditions)
+            .order_by(col(models.IntegratedAccount.id))
+        )
+        async with self.database.read_session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def _claim(self, ids: list[uuid.UUID]) -> list[_Item]:
+        async with self.database.write_session() as session:
+            claimed = await leases.claim_in_session(session, ids, self.lease)
+        self.result.skipped += len(ids) - claimed
+        if not claimed:
+            return []
+        query = (
+            select(
+                models.IntegratedAccount,
+                models.Integration.config,
+                models.EnvironmentIntegration.override,
+            )
+            .join(
+                models.Integration,
+                col(models.Integration.id)
+                == col(models.IntegratedAccount.integration_id),
+            )
+            .join(
+                models.EnvironmentIntegration,
+                col(models.EnvironmentIntegration.id)
+                == col(models.IntegratedAccount.environment_integration_id),
+            )
+            .where(
+                col(models.IntegratedAccount.id).in_(ids),
+                col(models.IntegratedAccount.lease_id) == self.lease.lease_id,
+            )
+        )
+        async with self.database.read_session() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            _Item(row, Configs(config or {}, override or {}))
+            for row, config, override in rows
+        ]
+
+    async def _revalidate(self, item: _Item) -> None:
+        """Run one account's steps; its lease stays for the writer to release."""
+        try:
+            target = self._target(item)
+        except LifecycleRejected as rejected:
+            # The config cannot run: the account is left as it was.
+            for problem in rejected.problems:
+                self.result.problem_counts[problem.code] += 1
+            return
+        run = AccountRun(
+            self._engine(item.row.integration_id), target, dict(item.row.context)
+        )
+        try:
+            async with self._gate(item.row.integration_id):
+                outcome = await run_steps(
+                    run,
+                    creating=False,
+                    token_policy=TokenPolicy.IF_EXPIRED,
+                    post_install=str(item.row.status) in _POST_INSTALL_DUE,
+                )
+        except Exception:
+            # A bug, not an upstream failure: leave this account as it was.
+            logger.exception(
+                "bulk_revalidation_account_failed account_id=%s", item.row.id
+            )
+            return
+        await self._writer.add(_Done(item, run, outcome))
+
+    def _target(self, item: _Item) -> RunTarget:
+        """Return the account's run target, shared by the accounts of one install."""
+        row = item.row
+        key = (
+            row.environment_integration_id,
+            row.authentication_method,
+            row.is_sandbox,
+        )
+        target = self._targets.get(key)
+        if target is None:
+            config = effective(item.configs)
+            method, scheme = authentication(config, row.authentication_method)
+            target = RunTarget(config, scheme, method, row.is_sandbox)
+            self._targets[key] = target
+        return target
+
+    def _gate(self, integration_id: uuid.UUID) -> IntegrationGate:
+        gate = self._gates.get(integration_id)
+        if gate is None:
+            gate = IntegrationGate(self.service.settings.lifecycle_concurrency)
+            self._gates[integration_id] = gate
+        return gate
+
+    def _engine(self, integration_id: uuid.UUID) -> Engine:
+        engine = self._engines.get(integration_id)
+        if engine is None:
+            engine = Engine(
+                client=self.service.client, on_wait=self._gate(integration_id).on_wait
+            )
+            self._engines[integration_id] = engine
+        return engine
+
+
+class _ResultWriter:
+    """Collects run results and writes them in batches."""
+
+    def __init__(self, database: Database, lease: Lease, result: BulkResult) -> None:
+        self.database = database
+        self.lease = lease
+        self.result = result
+        self._pending: list[_Done] = []
+        self._lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> _ResultWriter:
+        self._flusher = asyncio.create_task(self._flush_periodically())
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self.flush()
+
+    async def add(self, done: _Done) -> None:
+        """Queue a result; write the batch once it is full."""
+        self._pending.append(done)
+        if len(self._pending) >= FLUSH_SIZE:
+            await self.flush()
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            try:
+                await self.flush()
+            except Exception:
+                logger.exception("bulk_revalidation_flush_failed")
+
+    async def flush(self) -> None:
+        """Write every queued result in one transaction."""
+        async with self._lock:
+            items, self._pending = self._pending, []
+            if items:
+                await self._write(items)
+
+    async def _write(self, results: list[_Done]) -> None:
+        now = utc_now()
+        changed = [done.item.row.id for done in results if done.run.changed_keys]
+        async with self.database.write_session() as session:
+            stored = await _stored_contexts(session, changed)
+            plain, with_context, events = [], [], []
+            for done in results:
+                params, event = self._apply(done, stored, now)
+                (with_context if "b_context" in params else plain).append(params)
+                if event is not None:
+                    events.append(event)
+            for batch, include_context in ((plain, False), (with_context, True)):
+                if batch:
+                    await session.execute(
+                        _update_statement(self.lease, include_context), batch
+                    )
+            if events:
+                await session.execute(insert(EVENT), events)
+
+    def _apply(
+        self,
+        done: _Done,
+        stored: dict[uuid.UUID, dict[str, Any]],
+        now: datetime,
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Apply a result to the detached row; return its UPDATE and event values."""
+        row, run, outcome = done.item.row, done.run, done.outcome
+        previous_status = str(row.status)
+        if outcome.status is not None:
+            row.status = outcome.status
+            row.last_error = outcome.last_error
+        if run.token is not None:
+            row.credentials_expire_at = run.token.expires_at
+            row.last_refreshed_at = run.refreshed_at
+        if run.validated_at is not None:
+            row.last_validated_at = run.validated_at
+        row.last_action_result = run.record(Operation.BULK_REVALIDATE, outcome.failure)
+        row.updated_at = now
+        params = {
+            "b_id": row.id,
+            "b_status": str(row.status),
+            "b_last_error": row.last_error,
+            "b_last_action_result": row.last_action_result,
+            "b_credentials_expire_at": row.credentials_expire_at,
+            "b_last_refreshed_at": row.last_refreshed_at,
+            "b_last_validated_at": row.last_validated_at,
+            "b_updated_at": now,
+        }
+        if row.id in stored:
+            context = dict(stored[row.id])
+            for key in run.changed_keys:
+                if key in run.context:
+                    context[key] = run.context[key]
+                else:
+                    context.pop(key, None)
+            row.context = context
+            params["b_context"] = context
+        self._count(row, outcome)
+        event_type = status_event(previous_status, str(row.status), reconnected=False)
+        if event_type is None:
+            return params, None
+        configs = done.item.configs
+        payload = account_payload(row, configs.integration, configs.override)
+        event = new_event(event_type, row, payload, at=now)
+        return params, _event_values(event)
+
+    def _count(self, row: models.IntegratedAccount, outcome: Outcome) -> None:
+        self.result.revalidated += 1
+        self.result.status_counts[str(row.status)] += 1
+        for problem in outcome.problems:
+            self.result.problem_counts[problem.code] += 1
+
+
+async def _stored_contexts(
+    session: AsyncSession, account_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Read the stored contexts of accounts whose run changed context keys."""
+    if not account_ids:
+        return {}
+    query = select(ACCOUNT.c.id, ACCOUNT.c.context).where(ACCOUNT.c.id.in_(account_ids))
+    rows = (await session.execute(query)).all()
+    return {row_id: context or {} for row_id, context in rows}
+
+
+def _update_statement(lease: Lease, include_context: bool) -> Any:
+    values: dict[str, Any] = {
+        "status": bindparam("b_status"),
+        "last_error": bindparam("b_last_error"),
+        "last_action_result": bindparam("b_last_action_result"),
+        "credentials_expire_at": bindparam("b_credentials_expire_at"),
+        "last_refreshed_at": bindparam("b_last_refreshed_at"),
+        "last_validated_at": bindparam("b_last_validated_at"),
+        "updated_at": bindparam("b_updated_at"),
+        **leases.released_values(),
+    }
+    if include_context:
+        values["context"] = bindparam("b_context")
+    return (
+        update(ACCOUNT)
+        .where(ACCOUNT.c.id == bindparam("b_id"), ACCOUNT.c.lease_id == lease.lease_id)
+        .values(**values)
+    )
+
+
+def _event_values(event: models.Event) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "type": event.type,
+        "environment_id": event.environment_id,
+        "integrated_account_id": event.integrated_account_id,
+        "integration_id": event.integration_id,
+        "payload": event.payload,
+        "created_at": event.created_at,
+    }

@@ -1,0 +1,211 @@
+"""Leases: which lifecycle run owns an integrated account right now.
+
+A run claims the account in a short write transaction with one conditional
+UPDATE, which succeeds only while no other run holds a live lease. The
+upstream calls then happen outside any transaction, and the run's result is
+written with the lease released. Because the claim is a single statement
+that the database serializes, this works across processes on SQLite and
+PostgreSQL alike.
+
+A live run renews its lease (see `LeaseKeeper`), so a lease expires only
+when its process stopped. Recovery (`graphql_api.lifecycle.recovery`) and
+later claims treat an expired lease as free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import models
+from db.session import Database
+from db.types import utc_now
+
+logger = logging.getLogger("graphql_api.lifecycle")
+
+ACCOUNT = models.IntegratedAccount.__table__  # type: ignore[attr-defined]
+# Polling delays while waiting for another run's lease, in seconds.
+FIRST_POLL_DELAY = 0.02
+MAX_POLL_DELAY = 0.5
+
+
+def new_lease_id() -> str:
+    """Return a random lease id of 32 hex characters."""
+    return secrets.token_hex(16)
+
+
+def lease_is_free(now: datetime) -> ColumnElement[bool]:
+    """Match accounts that no live run holds."""
+    return or_(
+        ACCOUNT.c.lease_id.is_(None),
+        ACCOUNT.c.lease_expires_at.is_(None),
+        ACCOUNT.c.lease_expires_at <= now,
+    )
+
+
+def released_values() -> dict[str, Any]:
+    """Column values that release a lease, for an UPDATE."""
+    return {"lease_id": None, "lease_operation": None, "lease_expires_at": None}
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claimed lease: its id, its operation and how long it lasts."""
+
+    lease_id: str
+    operation: str
+    seconds: float
+
+    def expiry(self, now: datetime | None = None) -> datetime:
+        """Return when the lease expires if it is renewed at `now`."""
+        return (now or utc_now()) + timedelta(seconds=self.seconds)
+
+
+async def claim(
+    database: Database, account_id: uuid.UUID, operation: str, seconds: float
+) -> Lease | None:
+    """Claim the lease of one account, or return None while another run holds it."""
+    lease = Lease(new_lease_id(), operation, seconds)
+    async with database.write_session() as session:
+        claimed = await claim_in_session(session, [account_id], lease)
+    return lease if claimed else None
+
+
+async def claim_in_session(
+    session: AsyncSession, account_ids: Collection[uuid.UUID], lease: Lease
+) -> int:
+    """Claim the lease of every free account in `account_ids`; return the count."""
+    now = utc_now()
+    statement = (
+        update(ACCOUNT)
+        .where(ACCOUNT.c.id.in_(list(account_ids)), lease_is_free(now))
+        .values(
+            lease_id=lease.lease_id,
+            lease_operation=lease.operation,
+            lease_expires_at=lease.expiry(now),
+        )
+    )
+    result = await session.execute(statement)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release(database: Database, lease: Lease) -> None:
+    """Release every account that `lease` still holds, changing nothing else."""
+    async with database.write_session() as session:
+        await session.execute(
+            update(ACCOUNT)
+            .where(ACCOUNT.c.lease_id == lease.lease_id)
+            .values(**released_values())
+        )
+
+
+async def renew(database: Database, lease: Lease) -> int:
+    """Push back the expiry of every account `lease` holds; return their count."""
+    async with database.write_session() as session:
+        result = await session.execute(
+            update(ACCOUNT)
+            .where(ACCOUNT.c.lease_id == lease.lease_id)
+            .values(lease_expires_at=lease.expiry())
+        )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class LeaseKeeper:
+    """Renews a lease every third of its length until the block ends.
+
+    Use it as ``async with LeaseKeeper(database, lease):`` around the upstream
+    calls of a run. A renewal that fails is logged and retried at the next
+    tick, because the lease still has two thirds of its time left.
+    """
+
+    def __init__(self, database: Database, lease: Lease) -> None:
+        self.database = database
+        self.lease = lease
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LeaseKeeper:
+        self._task = asyncio.create_task(self._renew_periodically())
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            # gather() collects the task's CancelledError instead of raising it,
+            # while a cancellation of this coroutine itself still propagates.
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _renew_periodically(self) -> None:
+        interval = self.lease.seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await renew(self.database, self.lease)
+            except Exception:
+                logger.warning(
+                    "lease_renewal_failed lease_id=%s operation=%s",
+                    self.lease.lease_id,
+                    self.lease.operation,
+                    exc_info=True,
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseState:
+    """The lease columns of one account, as read at one moment."""
+
+    exists: bool
+    lease_id: str | None
+    expires_at: datetime | None
+
+    def is_live(self, now: datetime) -> bool:
+        """Whether a run holds the account at `now`."""
+        return (
+            self.lease_id is not None
+            and self.expires_at is not None
+            and self.expires_at > now
+        )
+
+
+async def read_lease(database: Database, account_id: uuid.UUID) -> LeaseState:
+    """Read the lease columns of one account."""
+    query = select(ACCOUNT.c.lease_id, ACCOUNT.c.lease_expires_at).where(
+        ACCOUNT.c.id == account_id
+    )
+    async with database.read_session() as session:
+        row = (await session.execute(query)).first()
+    if row is None:
+        return LeaseState(exists=False, lease_id=None, expires_at=None)
+    return LeaseState(exists=True, lease_id=row[0], expires_at=row[1])
+
+
+async def wait_for_lease(
+    database: Database, account_id: uuid.UUID, timeout: float
+) -> LeaseState | None:
+    """Wait until no live run holds the account, and return its lease columns then.
+
+    Returns None when `timeout` seconds passed first. A state whose `lease_id`
+    is None means the holder finished. A state with an expired lease means the
+    holder's process stopped. Polls with a delay that doubles from
+    `FIRST_POLL_DELAY` up to `MAX_POLL_DELAY`.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = FIRST_POLL_DELAY
+    while True:
+        state = await read_lease(database, account_id)
+        if not state.exists or not state.is_live(utc_now()):
+            return state
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return None
+        await asyncio.sleep(min(delay, remaining))
+        delay = min(delay * 2, MAX_POLL_DELAY)

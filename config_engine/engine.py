@@ -83,7 +83,7 @@ class EngineLimits:
 
     `max_pages` caps `iterate` and every cursor chain; a pagination config's
     own `max_pages` can only lower it. `expression_timeout` bounds each JSONata
-    evaluation, which runs on the event loop's thread and holds it meanwhile.
+    evaluation, which runs on the event loop's thread and blocks it meanwhile.
     """
 
     request_timeout: float = 30.0
@@ -119,8 +119,8 @@ class PageResult:
 
     `result` is the response data at the method's `response_path`; `records`
     is the same as a list. `next_cursor` is the opaque cursor of the next page,
-    or None, with `stop_reason` saying why (``end``, ``empty_page``,
-    ``repeated``, ``page_cap``; ``more`` when there is a next page). `page` is
+    or None. `stop_reason` is ``more`` when there is a next page, and otherwise
+    why there is none: ``end``, ``empty_page``, ``repeated`` or ``page_cap``. `page` is
     the 1-based position of this page in its cursor chain. `request` is what
     was sent; its `describe()` masks the credentials.
     """

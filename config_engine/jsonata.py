@@ -3,8 +3,8 @@
 - ``jsonatapy`` (the default) has a Rust core. Its compiled objects belong
   to the thread that compiled them, because another thread gets a
   ``PanicException``.
-- ``jsonata-python`` is pure Python and much slower. Importing it raises the
-  process recursion limit to 10,000, so it is imported only when selected.
+- ``jsonata-python`` is pure Python and much slower. It raises the process
+  recursion limit to 10,000, so it is imported only when selected.
 
 The environment variable ``JSONATA_ENGINE`` picks the engine once, at import.
 `use_engine` changes it later, for tests.
@@ -52,6 +52,9 @@ ENGINE_VARIABLE: Final = "JSONATA_ENGINE"
 # and their cost grows with these lengths (quadratically for pictures).
 MAX_PAD_WIDTH: Final = 1_000_000
 MAX_PICTURE_LENGTH: Final = 10_000
+# The recursion limit that jsonata-python sets on import and needs to reach
+# the default depth limit.
+PYTHON_RECURSION_LIMIT: Final = 10_000
 # Engine objects kept per thread. When full, the oldest is dropped.
 CACHE_SIZE: Final = 1024
 
@@ -339,6 +342,9 @@ class _JsonataPython:
         from jsonata.functions import Functions  # type: ignore[import-untyped]
         from jsonata.timebox import Timebox  # type: ignore[import-untyped]
 
+        # The library sets this limit when first imported, but an import for
+        # `_syntax_error_position` may have restored the lower one since.
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), PYTHON_RECURSION_LIMIT))
         self._exception: type[Exception] = JException
         self._timebox = Timebox
         self._limit_error: type[Exception] = _limit_error_class(JException)

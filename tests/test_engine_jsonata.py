@@ -269,3 +269,30 @@ def test_engine_variable_read_at_import(name: str) -> None:
     )
 
     assert completed.stdout.strip() == name
+
+
+def test_python_engine_after_position_lookup() -> None:
+    # A syntax error on jsonatapy imports jsonata-python only for the
+    # position and restores the recursion limit. Selecting jsonata-python
+    # afterwards must still give it the depth it needs.
+    program = (
+        "from config_engine import jsonata\n"
+        "try:\n"
+        "    jsonata.compile('foo bar')\n"
+        "except jsonata.JsonataError:\n"
+        "    pass\n"
+        "jsonata.use_engine('jsonata-python')\n"
+        "recursion = '($f := function($n) { $n <= 0 ? 0 : 1 + $f($n - 1) }; $f(200))'\n"
+        "print(jsonata.evaluate(recursion, None))\n"
+    )
+
+    completed = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=ROOT,
+        env={**os.environ, jsonata.ENGINE_VARIABLE: "jsonatapy"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert completed.stdout.strip() == "200"

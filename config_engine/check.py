@@ -1,0 +1,79 @@
+"""Check a config file: the logic of ``graphql-api config check FILE``.
+
+The file contains one JSON object in one of three shapes:
+
+- an integration config;
+- an environment integration update body, ``{"override": {...}}``;
+- a config with its override, ``{"config": {...}, "override": {...}}``.
+
+Problem paths start with ``config.`` or ``override.`` in the last two shapes,
+so that they point into the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from config_engine.config.validation import (
+    ConfigProblem,
+    parse_config,
+    validate_config,
+    validate_override,
+)
+
+__all__ = [
+    "ConfigProblem",
+    "check_document",
+    "check_file",
+    "parse_config",
+    "validate_config",
+    "validate_override",
+]
+
+
+def check_file(path: Path) -> list[ConfigProblem]:
+    """Return every problem of the config file at `path`; empty when it is valid.
+
+    An unreadable file or invalid JSON gives one problem at the root, whose
+    message names the line and column of a JSON syntax error.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        return [ConfigProblem("", f"cannot read {str(path)!r}: {error.strerror}")]
+    except UnicodeDecodeError as error:
+        return [ConfigProblem("", f"the file is not UTF-8 text: {error.reason}")]
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        return [
+            ConfigProblem(
+                "",
+                f"invalid JSON at line {error.lineno}, column {error.colno}: "
+                f"{error.msg}",
+            )
+        ]
+    return check_document(document)
+
+
+def check_document(document: Any) -> list[ConfigProblem]:
+    """Return every problem of a parsed config document in one of the three shapes."""
+    if isinstance(document, dict) and set(document) == {"override"}:
+        return _prefixed("override", validate_override(document["override"]))
+    if isinstance(document, dict) and isinstance(document.get("config"), dict):
+        problems = _prefixed("config", validate_config(document["config"]))
+        if "override" in document:
+            problems += _prefixed("override", validate_override(document["override"]))
+        return problems
+    return validate_config(document)
+
+
+def _prefixed(prefix: str, problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    return [
+        ConfigProblem(
+            f"{prefix}.{problem.path}" if problem.path else prefix, problem.message
+        )
+        for problem in problems
+    ]

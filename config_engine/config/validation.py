@@ -1,0 +1,190 @@
+"""Validate configs and overrides, and report problems by JSON path.
+
+Validation has three parts: the pydantic models check types, formats and
+required settings, every JSONata expression is compiled on the way, and every
+other string of the config is parsed for placeholders.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from config_engine.config.base import MISSING_SETTING, TAG_MARKER
+from config_engine.config.integration import IntegrationConfig, IntegrationOverride
+from config_engine.errors import ConfigError
+from config_engine.placeholders import check_template
+
+# Keys whose string values are JSONata expressions, not placeholder templates.
+JSONATA_KEYS: Final = frozenset(
+    {
+        "error_expression",
+        "is_rate_limited",
+        "retry_after_header_expression",
+        "rate_limit_header_expression",
+        "get_initial_pagination_values_expression",
+        "get_pagination_values_expression",
+        "get_cursor_from_response_expression",
+        "expression",
+        "handle_verification",
+        "payload_transform",
+        "run_if",
+    }
+)
+_SHOWN_LENGTH: Final = 80
+_QUOTED: Final = re.compile(r"'([^']*)'")
+_JSON_TYPES: Final = {
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "bool_type": "true or false",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+    "list_type": "a list",
+}
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem of a config.
+
+    `path` is the dotted JSON path of the value, such as
+    ``resources.users.list.pagination.config.cursor_path``, with list indices
+    as numbers and "" for the document itself. `message` states what was
+    expected and what was received.
+    """
+
+    path: str
+    message: str
+
+
+def validate_config(config: Any) -> list[ConfigProblem]:
+    """Return every problem of an integration config; empty when it is valid."""
+    return _validate(config, partial=False)[1]
+
+
+def validate_override(override: Any) -> list[ConfigProblem]:
+    """Return every problem of an environment integration's override.
+
+    An override is a partial config plus ``environment_variables``. Null
+    values remove keys when it is merged, so they are not checked.
+    """
+    return _validate(override, partial=True)[1]
+
+
+def parse_config(config: Any) -> IntegrationConfig:
+    """Return `config` as an IntegrationConfig.
+
+    Raises ConfigError with the path and message of the first problem.
+    """
+    model, problems = _validate(config, partial=False)
+    if problems:
+        raise ConfigError(problems[0].message, problems[0].path)
+    assert model is not None
+    return model
+
+
+def _validate(
+    document: Any, *, partial: bool
+) -> tuple[IntegrationConfig | None, list[ConfigProblem]]:
+    if not isinstance(document, dict):
+        kind = "an override" if partial else "a config"
+        message = f"expected {kind} object, received {_shown(document)}"
+        return None, [ConfigProblem("", message)]
+    if partial:
+        document = _without_nulls(document)
+    model_class = IntegrationOverride if partial else IntegrationConfig
+    model = None
+    problems: list[ConfigProblem] = []
+    try:
+        model = model_class.model_validate(document, context={"partial": partial})
+    except ValidationError as error:
+        problems.extend(_problem(detail) for detail in error.errors())
+    problems.extend(_placeholder_problems(document, ""))
+    problems.sort(key=lambda problem: problem.path)
+    return model, problems
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: _without_nulls(item) for key, item in value.items() if item is not None
+        }
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
+def _problem(detail: ErrorDetails) -> ConfigProblem:
+    keys = [str(part) for part in detail["loc"] if not _is_tag(part)]
+    kind, context = detail["type"], detail.get("ctx") or {}
+    received = _shown(detail.get("input"))
+    if kind == MISSING_SETTING:
+        keys.append(str(context["key"]))
+        message = detail["msg"]
+    elif kind == "union_tag_invalid":
+        key, _, value = str(context["tag"]).removeprefix(TAG_MARKER).partition("=")
+        keys.append(key)
+        message = f"unknown {key} {value!r}; expected one of {_expected_tags(context)}"
+    elif kind == "union_tag_not_found":
+        message = f"expected an object, received {received}"
+    elif kind in _JSON_TYPES:
+        message = f"expected {_JSON_TYPES[kind]}, received {received}"
+    elif kind == "literal_error":
+        message = f"expected one of {context['expected']}, received {received}"
+    elif kind == "greater_than_equal":
+        message = f"expected a number of at least {context['ge']}, received {received}"
+    else:
+        message = detail["msg"]
+    return ConfigProblem(".".join(keys), message)
+
+
+def _is_tag(part: str | int) -> bool:
+    return isinstance(part, str) and part.startswith(TAG_MARKER)
+
+
+def _expected_tags(context: Mapping[str, Any]) -> str:
+    tags = _QUOTED.findall(str(context.get("expected_tags", "")))
+    values = [tag.partition("=")[2] for tag in tags]
+    return ", ".join(repr(value) for value in values if value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    if len(text) > _SHOWN_LENGTH:
+        return f"{text[: _SHOWN_LENGTH - 3]}..."
+    return text
+
+
+def _placeholder_problems(value: Any, path: str) -> Iterator[ConfigProblem]:
+    for key, item, item_path in _children(value, path):
+        if isinstance(item, str):
+            if key in JSONATA_KEYS or _is_transform_config(value, key):
+                continue
+            for message in check_template(item):
+                yield ConfigProblem(item_path, message)
+        else:
+            yield from _placeholder_problems(item, item_path)
+
+
+def _children(value: Any, path: str) -> Iterator[tuple[Any, Any, str]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key, item, f"{path}.{key}" if path else str(key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield index, item, f"{path}.{index}" if path else str(index)
+
+
+def _is_transform_config(parent: Any, key: Any) -> bool:
+    # A transform step may hold its JSONata expression directly in `config`.
+    return (
+        key == "config"
+        and isinstance(parent, dict)
+        and parent.get("type") == "transform"
+    )

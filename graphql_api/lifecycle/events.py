@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
@@ -136,3 +137,18 @@ async def add_account_event(
     event = new_event(event_type, account, payload)
     session.add(event)
     return event
+
+
+async def add_deleted_events(
+    session: AsyncSession, condition: ColumnElement[bool]
+) -> int:
+    """Record ``integrated_account:deleted`` for each account that matches.
+
+    Call it in the transaction of a bulk delete, before the DELETE. Returns
+    the number of events.
+    """
+    query = select(models.IntegratedAccount).where(condition)
+    accounts = (await session.scalars(query)).all()
+    for account in accounts:
+        await add_account_event(session, account, EventType.DELETED)
+    return len(accounts)

@@ -15,6 +15,7 @@ from sqlmodel import col
 from db import models
 from db.types import utc_now
 from graphql_api.context import RequestContext
+from graphql_api.lifecycle.events import add_deleted_events
 from graphql_api.mutations.common import MutationRejected, UserError, not_found
 from graphql_api.mutations.merge import merge_patch
 from graphql_api.mutations.validation import (
@@ -272,10 +273,12 @@ async def uninstall_integration(
     install_id = parse_record_id(data.id, "input", "id")
     async with context.database.write_session() as session:
         row = await _visible_install(session, context, install_id)
+        installed_here = col(models.IntegratedAccount.environment_integration_id) == (
+            row.id
+        )
+        await add_deleted_events(session, installed_here)
         accounts = await session.execute(
-            delete(models.IntegratedAccount).where(
-                col(models.IntegratedAccount.environment_integration_id) == row.id
-            )
+            delete(models.IntegratedAccount).where(installed_here)
         )
         await session.delete(row)
     return row.id, accounts.rowcount  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from sqlmodel import col
 from db import models
 from db.types import utc_now
 from graphql_api.context import RequestContext
+from graphql_api.lifecycle.events import EventType, add_account_event
 from graphql_api.mutations.common import UserError, not_found
 from graphql_api.mutations.merge import merge_context
 from graphql_api.mutations.validation import (
@@ -116,6 +117,7 @@ async def update_integrated_account(
     raise_if_any(_update_input_errors(data))
     async with context.database.write_session() as session:
         row = await _visible_account(session, context, account_id)
+        before = (row.tenant_id, row.is_sandbox, row.context)
         if data.tenant_id is not strawberry.UNSET:
             row.tenant_id = str(data.tenant_id)
         if data.is_sandbox is not strawberry.UNSET:
@@ -124,6 +126,8 @@ async def update_integrated_account(
             row.context = await _merged_context(session, row, data.context)
         row.updated_at = utc_now()
         session.add(row)
+        if (row.tenant_id, row.is_sandbox, row.context) != before:
+            await add_account_event(session, row, EventType.UPDATED)
     return row
 
 
@@ -150,5 +154,6 @@ async def delete_integrated_account(
     account_id = parse_record_id(data.id, "input", "id")
     async with context.database.write_session() as session:
         row = await _visible_account(session, context, account_id)
+        await add_account_event(session, row, EventType.DELETED)
         await session.delete(row)
     return row.id

@@ -19,6 +19,7 @@ from sqlmodel import col
 from db import models
 from db.types import utc_now
 from graphql_api.context import RequestContext
+from graphql_api.lifecycle.events import add_deleted_events
 from graphql_api.mutations.common import (
     MutationRejected,
     UserError,
@@ -316,10 +317,10 @@ async def delete_integration(
     async with context.database.write_session() as session:
         row = await _owned_integration(session, context, integration_id, lock=True)
         await _check_not_installed_elsewhere(session, row)
+        of_integration = col(models.IntegratedAccount.integration_id) == row.id
+        await add_deleted_events(session, of_integration)
         accounts = await session.execute(
-            delete(models.IntegratedAccount).where(
-                col(models.IntegratedAccount.integration_id) == row.id
-            )
+            delete(models.IntegratedAccount).where(of_integration)
         )
         installs = await session.execute(
             delete(models.EnvironmentIntegration).where(

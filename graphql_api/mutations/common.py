@@ -69,8 +69,7 @@ class UserErrorCode(Enum):
     )
     ACCOUNT_BUSY = strawberry.enum_value(
         "ACCOUNT_BUSY",
-        description="Another lifecycle run held the account for too long; retry "
-        "later.",
+        description="Another lifecycle run held the account for too long. Retry later.",
     )
 
 

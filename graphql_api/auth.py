@@ -124,6 +124,8 @@ async def authenticate(
         )
     api_token, environment_team_id = row
     _check_token_state(api_token, environment_team_id, now or utc_now())
+    # NOTE: `api_token.last_used_at` is not updated, because that would turn
+    # every read into a write on SQLite.
     return Principal(
         token_id=api_token.id,
         team_id=api_token.team_id,

@@ -403,7 +403,7 @@ def test_uninstall_removes_install_and_accounts(
     install = seeder.install(tenant.production, integration)
     kept_install = seeder.install(tenant.staging, integration)
     removed = [seeder.account(install) for _ in range(3)]
-    kept = seeder.account(kept_install)
+    kept_account = seeder.account(kept_install)
 
     payload = _uninstall(client, tenant.team_token, install.id)
 
@@ -414,7 +414,7 @@ def test_uninstall_removes_install_and_accounts(
     }
     assert seeder.get(models.EnvironmentIntegration, install.id) is None
     assert all(seeder.get(models.IntegratedAccount, row.id) is None for row in removed)
-    assert seeder.get(models.IntegratedAccount, kept.id) is not None
+    assert seeder.get(models.IntegratedAccount, kept_account.id) is not None
 
 
 def test_uninstall_from_other_environment_is_not_found(

@@ -144,6 +144,8 @@ async def resolve_connection(
     `connection` names the field in cursors, so that a cursor of one
     connection is rejected by another.
     """
+    # NOTE: a nested connection runs this once per parent, so a page of N
+    # environments that selects `integratedAccounts` costs N page queries.
     window = read_window(
         first=first,
         after=after,

@@ -78,9 +78,14 @@ class UpstreamServer:
         vendor = self._vendors.get(request.path_params["namespace"])
         if vendor is None:
             return JSONResponse({"error": "unknown test namespace"}, status_code=404)
-        reply = await vendor.handle(request, "/" + request.path_params["rest"])
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
+        vendor.in_flight += 1
+        vendor.max_in_flight = max(vendor.max_in_flight, vendor.in_flight)
+        try:
+            reply = await vendor.handle(request, "/" + request.path_params["rest"])
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+        finally:
+            vendor.in_flight -= 1
         return reply.to_response()
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -69,6 +70,8 @@ class RecordedRequest:
     headers: dict[str, str]
     query: list[tuple[str, str]]
     body: bytes
+    # When the request arrived, on the `time.monotonic` clock.
+    received_at: float = field(default_factory=time.monotonic)
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -217,6 +220,9 @@ class Vendor:
     link_style: str = "standard"
     org_id: str = "org_123"
     requests: list[RecordedRequest] = field(default_factory=list)
+    # Requests being handled right now, and the most there have been at once.
+    in_flight: int = 0
+    max_in_flight: int = 0
     _scripts: dict[tuple[str, str], list[Reply]] = field(default_factory=dict)
 
     @property

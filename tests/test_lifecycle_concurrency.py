@@ -229,7 +229,9 @@ def test_killed_connect_run_is_recovered(tmp_path: Path, upstream: Vendor) -> No
     database_url = sqlite_url(database_path)
     environment = cli_environment(database_url, LIFECYCLE_LEASE_SECONDS=LEASE_SECONDS)
     upstream.api_keys[API_KEY] = {"read"}
-    upstream.script("/api/me", Reply(200, json={"id": "me"}, delay=60))
+    # The validation response comes after the kill, but early enough that the
+    # test server has no request pending when the session stops it.
+    upstream.script("/api/me", Reply(200, json={"id": "me"}, delay=3))
     with serve(environment=environment) as doomed:
         seeder = Seeder(database_url)
         installed = install(seeder, api_key_config(upstream))

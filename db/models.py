@@ -5,6 +5,8 @@ Truto's REST API writes them, so rows read back carry `str` values.
 
 Every column that a GraphQL filter or order reads has an index; the composite
 indexes end in ``id`` because keyset cursors order by ``(sort key, id)``.
+Names and tenant ids that clients filter or sort by use `code_point_string`,
+so that they sort the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from db.enums import (
     SharingPolicy,
     SuperQueryRegion,
 )
-from db.types import GUID, JSONDocument, UTCDateTime, utc_now
+from db.types import GUID, JSONDocument, UTCDateTime, code_point_string, utc_now
 
 
 def _id_column() -> Any:
@@ -73,7 +75,7 @@ class Environment(SQLModel, table=True):
 
     id: uuid.UUID = _id_column()
     team_id: uuid.UUID = _foreign_key("team.id")
-    name: str = Field(index=True, max_length=200)
+    name: str = Field(index=True, max_length=200, sa_type=code_point_string(200))
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
 
@@ -110,8 +112,8 @@ class Integration(SQLModel, table=True):
 
     id: uuid.UUID = _id_column()
     team_id: uuid.UUID = _foreign_key("team.id")
-    name: str = Field(max_length=200)
-    category: str = Field(index=True, max_length=100)
+    name: str = Field(max_length=200, sa_type=code_point_string(200))
+    category: str = Field(index=True, max_length=100, sa_type=code_point_string(100))
     is_beta: bool = Field(default=False, index=True)
     sharing: SharingPolicy = Field(
         default=SharingPolicy.DENY, index=True, sa_type=String(10)
@@ -172,7 +174,7 @@ class IntegratedAccount(SQLModel, table=True):
     )
 
     id: uuid.UUID = _id_column()
-    tenant_id: str = Field(max_length=500)
+    tenant_id: str = Field(max_length=500, sa_type=code_point_string(500))
     environment_id: uuid.UUID = _foreign_key("environment.id")
     environment_integration_id: uuid.UUID = _foreign_key("environment_integration.id")
     integration_id: uuid.UUID = _foreign_key("integration.id")

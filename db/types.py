@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, String, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.types import TypeEngine
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -75,6 +76,24 @@ class GUID(TypeDecorator[uuid.UUID]):
 
 # JSON documents: JSONB on PostgreSQL, JSON text on SQLite.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+# PostgreSQL collation of `code_point_string` columns: byte order, which is
+# code point order for UTF-8.
+CODE_POINT_COLLATION = "C"
+
+
+def code_point_string(length: int) -> TypeEngine[str]:
+    """Return a string type that sorts and matches by code point on both databases.
+
+    SQLite compares text with its BINARY collation, which is code point
+    order. PostgreSQL would use the database's default collation, often a
+    linguistic one such as en-US where ``"apple" < "Banana"``, and its
+    indexes could not serve ``LIKE 'prefix%'``. The "C" collation gives the
+    SQLite order and lets a B-tree index serve prefix matches.
+    """
+    return String(length).with_variant(
+        String(length, collation=CODE_POINT_COLLATION), "postgresql"
+    )
 
 
 def utc_now() -> datetime:

@@ -1,10 +1,10 @@
 """Shared fixtures: a live API server on 127.0.0.1 and helpers to seed it.
 
 One uvicorn server runs per test session, in a thread of the test process,
-on a migrated SQLite file in a temporary folder. A test module may override
-`live_server` to run on another database, such as PostgreSQL. Tests isolate
-their data by creating their own teams, because every token reads only its
-own team's rows.
+on a new migrated database of the selected backend: a SQLite file by default,
+or a PostgreSQL database with ``--database=postgres`` (see
+`tests.database_backend`). Tests isolate their data by creating their own
+teams, because every token reads only its own team's rows.
 Running in-process lets a test count the SQL statements that the server
 sends (see `StatementLog`).
 """
@@ -20,7 +20,7 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
@@ -35,6 +35,11 @@ from db.types import utc_now
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
 from graphql_api.tokens import generate_token, hash_token
+
+if TYPE_CHECKING:
+    from tests.database_backend import Databases
+
+pytest_plugins = ["tests.database_backend"]
 
 SERVER_START_TIMEOUT = 10.0
 
@@ -124,10 +129,9 @@ def _wait_until_started(server: uvicorn.Server, thread: threading.Thread) -> Non
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The session's API server on a fresh SQLite file."""
-    database_path = tmp_path_factory.mktemp("server") / "api.db"
-    with run_server(f"sqlite+aiosqlite:///{database_path}") as server:
+def live_server(database_backend: Databases) -> Iterator[LiveServer]:
+    """The session's API server on a new database of the selected backend."""
+    with run_server(database_backend.new_migrated()) as server:
         yield server
 
 

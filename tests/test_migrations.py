@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,10 @@ from db.migrate import (
     upgrade,
     upgrade_async,
 )
-from tests.cli_support import postgres_server, sqlite_url
+from tests.cli_support import sqlite_url
 
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return sqlite_url(tmp_path / "migrations.db")
+# `database_url` is a new empty database of the selected backend (see
+# tests/database_backend.py).
 
 
 async def _inspect(database_url: str, read: Any) -> Any:
@@ -65,7 +62,7 @@ async def test_upgrade_creates_every_model_table(database_url: str) -> None:
     assert tables == set(SQLModel.metadata.tables) | {"alembic_version"}
 
 
-async def test_models_and_migrations_agree_on_sqlite(database_url: str) -> None:
+async def test_models_and_migrations_agree(database_url: str) -> None:
     await upgrade_async(database_url)
 
     differences = await _inspect(
@@ -134,26 +131,3 @@ def test_migration_of_missing_folder_fails(tmp_path: Path) -> None:
 
     with pytest.raises(FileNotFoundError, match=r"folder '.*folder' of the SQLite"):
         upgrade(url)
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    try:
-        with postgres_server() as server:
-            yield server.url
-    except LookupError as error:
-        pytest.skip(f"no PostgreSQL server can be started here: {error}")
-
-
-@pytest.mark.postgres
-async def test_models_and_migrations_agree_on_postgres(postgres_url: str) -> None:
-    await upgrade_async(postgres_url)
-
-    differences = await _inspect(
-        postgres_url,
-        lambda connection: _schema_differences(connection, SQLModel.metadata),
-    )
-    assert differences == []
-    assert await _inspect(postgres_url, _table_names) == set(
-        SQLModel.metadata.tables
-    ) | {"alembic_version"}

@@ -9,14 +9,14 @@ the application, as in scripts).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import weakref
 from collections.abc import AsyncIterator
 
 from db.session import Database
-from graphql_api.lifecycle.recovery import recover_periodically, recover_stale_runs
+from graphql_api.lifecycle.periodic import Periodic
+from graphql_api.lifecycle.recovery import recover_stale_runs
 from graphql_api.lifecycle.service import LifecycleService, NewAccount, RunResult
 from graphql_api.settings import Settings
 
@@ -62,12 +62,13 @@ async def lifecycle_running(service: LifecycleService) -> AsyncIterator[None]:
         logger.info("lifecycle_recovery_done recovered=%d", recovered)
     except Exception:
         logger.exception("lifecycle_recovery_failed")
-    sweeper = asyncio.create_task(
-        recover_periodically(service.database, service.lease_seconds)
+    sweeper = Periodic(
+        service.lease_seconds,
+        lambda: recover_stale_runs(service.database),
+        "lifecycle_recovery_failed",
     )
     try:
-        yield
+        async with sweeper:
+            yield
     finally:
-        sweeper.cancel()
-        await asyncio.gather(sweeper, return_exceptions=True)
         await service.close()

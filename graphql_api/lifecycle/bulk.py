@@ -40,6 +40,7 @@ from graphql_api.lifecycle.errors import LifecycleRejected
 from graphql_api.lifecycle.events import account_payload, new_event, status_event
 from graphql_api.lifecycle.lease import ACCOUNT, Lease, LeaseKeeper
 from graphql_api.lifecycle.outcome import Operation, Outcome, TokenPolicy, run_steps
+from graphql_api.lifecycle.periodic import Periodic
 from graphql_api.lifecycle.run import AccountRun, RunTarget
 from graphql_api.lifecycle.service import LifecycleService
 from graphql_api.lifecycle.store import Configs
@@ -274,16 +275,16 @@ class _ResultWriter:
         self.result = result
         self._pending: list[_Done] = []
         self._lock = asyncio.Lock()
-        self._flusher: asyncio.Task[None] | None = None
+        self._flusher = Periodic(
+            FLUSH_INTERVAL, self.flush, "bulk_revalidation_flush_failed"
+        )
 
     async def __aenter__(self) -> _ResultWriter:
-        self._flusher = asyncio.create_task(self._flush_periodically())
+        await self._flusher.__aenter__()
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._flusher.__aexit__()
         await self.flush()
 
     async def add(self, done: _Done) -> None:
@@ -291,14 +292,6 @@ class _ResultWriter:
         self._pending.append(done)
         if len(self._pending) >= FLUSH_SIZE:
             await self.flush()
-
-    async def _flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await self.flush()
-            except Exception:
-                logger.exception("bulk_revalidation_flush_failed")
 
     async def flush(self) -> None:
         """Write every queued result in one transaction."""

@@ -15,7 +15,6 @@ later claims treat an expired lease as free.
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
 import uuid
 from collections.abc import Collection
@@ -29,8 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import models
 from db.session import Database
 from db.types import utc_now
-
-logger = logging.getLogger("graphql_api.lifecycle")
+from graphql_api.lifecycle.periodic import Periodic
 
 ACCOUNT = models.IntegratedAccount.__table__  # type: ignore[attr-defined]
 # Polling delays while waiting for another run's lease, in seconds.
@@ -119,43 +117,20 @@ async def renew(database: Database, lease: Lease) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-class LeaseKeeper:
-    """Renews a lease every third of its length until the block ends.
+class LeaseKeeper(Periodic):
+    """Renews a lease every third of its length inside ``async with``.
 
-    Use it as ``async with LeaseKeeper(database, lease):`` around the upstream
-    calls of a run. A renewal that fails is logged and retried at the next
-    tick, because the lease still has two thirds of its time left.
+    Use it around the upstream calls of a run. A failed renewal is logged and
+    retried at the next tick, while the lease still has two thirds of its
+    time left.
     """
 
     def __init__(self, database: Database, lease: Lease) -> None:
-        self.database = database
-        self.lease = lease
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> LeaseKeeper:
-        self._task = asyncio.create_task(self._renew_periodically())
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            # gather() collects the task's CancelledError instead of raising it,
-            # while a cancellation of this coroutine itself still propagates.
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _renew_periodically(self) -> None:
-        interval = self.lease.seconds / 3
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await renew(self.database, self.lease)
-            except Exception:
-                logger.warning(
-                    "lease_renewal_failed lease_id=%s operation=%s",
-                    self.lease.lease_id,
-                    self.lease.operation,
-                    exc_info=True,
-                )
+        super().__init__(
+            lease.seconds / 3,
+            lambda: renew(database, lease),
+            f"lease_renewal_failed lease_id={lease.lease_id}",
+        )
 
 
 @dataclass(frozen=True, slots=True)

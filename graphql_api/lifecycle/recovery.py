@@ -14,7 +14,6 @@ of a stopped process is cleared even while another process keeps serving.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 
@@ -88,13 +87,3 @@ async def _recover(
         connecting,
     )
     return True
-
-
-async def recover_periodically(database: Database, interval: float) -> None:
-    """Run `recover_stale_runs` every `interval` seconds until cancelled."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await recover_stale_runs(database)
-        except Exception:
-            logger.exception("lifecycle_recovery_failed")

@@ -18,6 +18,7 @@ from graphql_api.errors import ReportErrors
 from graphql_api.mutations import Mutation
 from graphql_api.mutations.lifecycle import LifecycleMutation
 from graphql_api.scalars import SCALAR_MAP
+from graphql_api.subscriptions import Subscription
 from graphql_api.types.event import EventQuery, add_events_field
 from graphql_api.types.integrated_account import IntegratedAccount
 from graphql_api.types.query import Query
@@ -72,6 +73,7 @@ class RootMutation(Mutation, LifecycleMutation):
 schema = ApiSchema(
     query=RootQuery,
     mutation=RootMutation,
+    subscription=Subscription,
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
     extensions=_extensions(),
 )

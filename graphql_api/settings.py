@@ -12,6 +12,10 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./graphql_api.db"
 # concurrency limits vary, so this is a moderate guess to tune per deployment.
 DEFAULT_LIFECYCLE_CONCURRENCY = 16
 DEFAULT_LIFECYCLE_LEASE_SECONDS = 30.0
+DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
+DEFAULT_SUBSCRIPTION_PING_SECONDS = 15.0
+DEFAULT_SUBSCRIPTION_INIT_TIMEOUT_SECONDS = 10.0
+DEFAULT_EVENT_POLL_SECONDS = 0.5
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -34,6 +38,17 @@ class Settings:
     # Seconds that a lifecycle run owns an account before its lease expires. A
     # live run renews its lease every third of this time.
     lifecycle_lease_seconds: float = DEFAULT_LIFECYCLE_LEASE_SECONDS
+    # Maximum operations that one WebSocket connection runs at once.
+    max_subscriptions_per_connection: int = DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION
+    # Seconds between the server's pings on an idle WebSocket connection. A
+    # connection that has not answered with a pong by the next ping is closed.
+    subscription_ping_seconds: float = DEFAULT_SUBSCRIPTION_PING_SECONDS
+    # Seconds that a new WebSocket connection has to send `connection_init`.
+    subscription_init_timeout_seconds: float = DEFAULT_SUBSCRIPTION_INIT_TIMEOUT_SECONDS
+    # Seconds between two reads of new events for subscriptions on SQLite. On
+    # PostgreSQL, where NOTIFY wakes the reader, the interval at which it checks
+    # its LISTEN connection.
+    event_poll_seconds: float = DEFAULT_EVENT_POLL_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,6 +63,34 @@ class Settings:
             lifecycle_concurrency=_parse_concurrency(env.get("LIFECYCLE_CONCURRENCY")),
             lifecycle_lease_seconds=_parse_lease_seconds(
                 env.get("LIFECYCLE_LEASE_SECONDS")
+            ),
+            max_subscriptions_per_connection=_parse_int_in_range(
+                "SUBSCRIPTION_MAX_PER_CONNECTION",
+                env.get("SUBSCRIPTION_MAX_PER_CONNECTION"),
+                DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+                1,
+                1000,
+            ),
+            subscription_ping_seconds=_parse_seconds(
+                "SUBSCRIPTION_PING_SECONDS",
+                env.get("SUBSCRIPTION_PING_SECONDS"),
+                DEFAULT_SUBSCRIPTION_PING_SECONDS,
+                0.1,
+                3600,
+            ),
+            subscription_init_timeout_seconds=_parse_seconds(
+                "SUBSCRIPTION_INIT_TIMEOUT_SECONDS",
+                env.get("SUBSCRIPTION_INIT_TIMEOUT_SECONDS"),
+                DEFAULT_SUBSCRIPTION_INIT_TIMEOUT_SECONDS,
+                0.1,
+                600,
+            ),
+            event_poll_seconds=_parse_seconds(
+                "EVENT_POLL_SECONDS",
+                env.get("EVENT_POLL_SECONDS"),
+                DEFAULT_EVENT_POLL_SECONDS,
+                0.01,
+                60,
             ),
         )
 
@@ -112,5 +155,38 @@ def _parse_lease_seconds(raw: str | None) -> float:
         raise SettingsError(
             f"LIFECYCLE_LEASE_SECONDS={raw!r} is invalid: expected a number of "
             "seconds from 0.5 to 3600"
+        )
+    return value
+
+
+def _parse_int_in_range(
+    name: str, raw: str | None, default: int, low: int, high: int
+) -> int:
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise SettingsError(
+            f"{name}={raw!r} is invalid: expected a whole number from {low} to {high}"
+        )
+    return value
+
+
+def _parse_seconds(
+    name: str, raw: str | None, default: float, low: float, high: float
+) -> float:
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise SettingsError(
+            f"{name}={raw!r} is invalid: expected a number of seconds from "
+            f"{low:g} to {high:g}"
         )
     return value

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from db.types import utc_now
-from graphql_api.app import MAX_BODY_BYTES
+from graphql_api.http import MAX_BODY_BYTES
 from tests.conftest import GraphQLClient, LiveServer, Seeder, Tenant, make_tenant
 
 ENVIRONMENT_COUNT_QUERY = "{ environments { totalCount } }"

@@ -1,0 +1,68 @@
+"""The GraphiQL page that ``/graphql`` serves to browsers, with its assets.
+
+GraphiQL 3.9.0 and React 18.3.1 are vendored in ``static/graphiql`` and
+served by this server under `ASSET_PATH`, so the page works without
+internet access. ``static/graphiql/README.md`` says how to update them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+ASSET_PATH = "/graphiql"
+ASSET_DIRECTORY = Path(__file__).parent / "static" / "graphiql"
+
+_PAGE = f"""<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <title>GraphiQL · graphql-api</title>
+    <link rel="stylesheet" href="{ASSET_PATH}/graphiql.min.css" />
+    <style>
+      body {{ margin: 0; height: 100vh; overflow: hidden; }}
+      #graphiql {{ height: 100vh; }}
+    </style>
+  </head>
+  <body>
+    <div id="graphiql">Loading GraphiQL…</div>
+    <script src="{ASSET_PATH}/react.production.min.js"></script>
+    <script src="{ASSET_PATH}/react-dom.production.min.js"></script>
+    <script src="{ASSET_PATH}/graphiql.min.js"></script>
+    <script src="{ASSET_PATH}/init.js"></script>
+  </body>
+</html>
+"""
+
+
+def wants_graphiql(request: Request) -> bool:
+    """Tell whether a GET request comes from a browser opening the page.
+
+    Browsers send ``Accept: text/html``, and a GraphQL GET request carries a
+    ``query`` parameter, so a request with the first and without the second
+    gets the page.
+    """
+    return "query" not in request.query_params and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def graphiql_page(_request: Request) -> HTMLResponse:
+    """Return the GraphiQL page; it needs no token, since it holds no data."""
+    return HTMLResponse(_PAGE)
+
+
+def graphiql_asset_routes() -> list[BaseRoute]:
+    """Build the route that serves GraphiQL's vendored JavaScript and CSS."""
+    return [
+        Mount(
+            ASSET_PATH,
+            app=StaticFiles(directory=ASSET_DIRECTORY),
+            name="graphiql_assets",
+        )
+    ]

@@ -1,0 +1,150 @@
+"""Sample the server with py-spy under load and sort the time into layers.
+
+py-spy attaches to the running server by pid and writes collapsed stacks
+(``frame;frame;... count``, root first). Each sample is charged to a layer
+twice over:
+
+- by the innermost frame that belongs to a known layer ("self" time: where
+  the CPU was when sampled);
+- to every layer that appears anywhere on its stack ("inclusive" time: how
+  much of the time was spent inside that layer, callees included).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+# py-spy's sampling rate in Hz.
+SAMPLE_RATE = 100
+# Layers, tried in this order against each frame's function and file. The
+# JSON encoders come before strawberry, because strawberry's view calls them.
+LAYERS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "JSON (orjson, json)",
+        re.compile(r"\bencode_json\b|\bdecode_json\b|/json/|orjson|\brender \("),
+    ),
+    (
+        "SQL (SQLAlchemy, sqlmodel, drivers)",
+        re.compile(r"/sqlalchemy/|/sqlmodel/|/aiosqlite/|/asyncpg/|/sqlite3/|greenlet"),
+    ),
+    ("GraphQL (graphql-core)", re.compile(r"/graphql/(?!_api)")),
+    ("GraphQL (strawberry)", re.compile(r"/strawberry/|/cross_web/")),
+    ("project code", re.compile(r"/graphql_api/|/db/|/config_engine/")),
+    (
+        "HTTP (uvicorn, h11, starlette)",
+        re.compile(r"/uvicorn/|/h11/|/starlette/|/httptools/"),
+    ),
+    ("logging", re.compile(r"/logging/")),
+    ("asyncio event loop", re.compile(r"/asyncio/")),
+)
+OTHER = "other"
+
+
+class ProfilerError(RuntimeError):
+    """Raised when py-spy is missing or fails."""
+
+
+def py_spy_path() -> str:
+    """Return py-spy from the virtual environment or PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("py-spy")
+    if found is None:
+        raise ProfilerError(
+            "py-spy is not installed: run `.venv/bin/pip install py-spy`"
+        )
+    return found
+
+
+def start_recording(pid: int, seconds: int, output: Path) -> subprocess.Popen[str]:
+    """Start py-spy on `pid` for `seconds`; it writes collapsed stacks to `output`.
+
+    ``--nonblocking`` samples without pausing the server, so the profile
+    slows it down less, at the price of an occasional torn stack.
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [
+            py_spy_path(),
+            "record",
+            f"--pid={pid}",
+            f"--duration={seconds}",
+            f"--rate={SAMPLE_RATE}",
+            "--format=raw",
+            "--nonblocking",
+            f"--output={output}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish_recording(process: subprocess.Popen[str], output: Path) -> None:
+    """Wait for py-spy; raise ProfilerError when it failed."""
+    printed, _ = process.communicate(timeout=120)
+    if process.returncode != 0 or not output.exists():
+        raise ProfilerError(
+            f"py-spy exited with {process.returncode}: {printed.strip()[-1000:]}"
+        )
+
+
+def read_stacks(path: Path) -> Iterable[tuple[list[str], int]]:
+    """Yield each collapsed stack as its frames (root first) and sample count."""
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            yield stack.split(";"), int(count)
+
+
+def layer_of(frame: str) -> str | None:
+    """Return the layer of one frame, or None when no layer claims it."""
+    for name, pattern in LAYERS:
+        if pattern.search(frame):
+            return name
+    return None
+
+
+def summarise(path: Path, top: int = 15) -> dict[str, Any]:
+    """Sum the samples by layer (self and inclusive) and by innermost function."""
+    self_time: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    functions: Counter[str] = Counter()
+    total = 0
+    for frames, count in read_stacks(path):
+        total += count
+        layers = [layer_of(frame) for frame in frames]
+        innermost = next((layer for layer in reversed(layers) if layer), OTHER)
+        self_time[innermost] += count
+        for layer in set(layers) - {None}:
+            inclusive[str(layer)] += count
+        functions[_short(frames[-1])] += count
+    return {
+        "samples": total,
+        "self_percent": _percentages(self_time, total),
+        "inclusive_percent": _percentages(inclusive, total),
+        "top_functions_percent": _percentages(
+            Counter(dict(functions.most_common(top))), total
+        ),
+    }
+
+
+def _percentages(counter: Counter[str], total: int) -> dict[str, float]:
+    if not total:
+        return {}
+    return {
+        name: round(100 * count / total, 1) for name, count in counter.most_common()
+    }
+
+
+def _short(frame: str) -> str:
+    """Shorten a frame's file path to the part after site-packages or the repo."""
+    return re.sub(r"\((?:[^()]*/)?(site-packages|lib/python3\.\d+)/", "(", frame)

@@ -9,7 +9,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: serve test lint schema clean distclean
+.PHONY: serve test lint schema bench clean distclean
 
 serve: $(RUNTIME_STAMP)
 	$(BIN)/graphql-api serve --demo
@@ -23,6 +23,15 @@ lint: $(DEV_STAMP)
 
 schema: $(RUNTIME_STAMP)
 	$(BIN)/graphql-api export-schema --output schema.graphql
+
+# The benchmark (see BENCHMARKS.md); not part of `make test`. It needs wrk
+# from the system packages, installed here with apt-get when missing, and
+# PostgreSQL's initdb and pg_ctl for the PostgreSQL half. Settings such as
+# BENCH_DURATION, BENCH_ROUNDS and BENCH_DATABASES pass through the
+# environment: `make bench BENCH_DATABASES=sqlite BENCH_DURATION=5`.
+bench: $(DEV_STAMP)
+	command -v wrk >/dev/null 2>&1 || apt-get install -y wrk
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .ruff_cache .mypy_cache htmlcov .coverage

@@ -12,7 +12,10 @@ foreign keys on, that drop would run ``ON DELETE CASCADE`` and delete the rows
 that reference the table. SQLite's ALTER TABLE page gives the same advice.
 
 Each upgrade runs in one transaction. On SQLite it starts with
-``BEGIN IMMEDIATE``, so that a running server cannot write in between.
+``BEGIN IMMEDIATE``, so that a running server cannot write in between. On
+PostgreSQL it first takes the advisory lock `db.locks.MIGRATIONS_LOCK`, so
+that server processes starting at once migrate one after the other: the
+later ones find the database at the head revision and change nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from db.locks import MIGRATIONS_LOCK, hold_lock
 from db.session import SQLITE_BUSY_TIMEOUT_MS, is_sqlite
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -123,13 +127,17 @@ async def downgrade_async(database_url: str, revision: str) -> None:
 
 
 def _upgrade_on(connection: Connection, config: Config, revision: str) -> None:
-    config.attributes["connection"] = connection
-    command.upgrade(config, revision)
+    with connection.begin():
+        hold_lock(connection, MIGRATIONS_LOCK)
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
 
 
 def _downgrade_on(connection: Connection, config: Config, revision: str) -> None:
-    config.attributes["connection"] = connection
-    command.downgrade(config, revision)
+    with connection.begin():
+        hold_lock(connection, MIGRATIONS_LOCK)
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
 
 
 async def current_revision_async(database_url: str) -> str | None:

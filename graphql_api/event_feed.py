@@ -12,7 +12,7 @@ because it reads them from the database:
   commits. The reader LISTENs on a connection of its own and loads the
   notified rows by id.
 
-A subscriber sees the events committed from about the moment it subscribed
+A subscriber gets the events committed from about the moment it subscribed
 (at most one poll earlier). Each subscriber's queue holds at most
 `MAX_QUEUED_EVENTS`; a subscriber that falls further behind is ended with
 `SubscriberOverflowError`, so that one slow client cannot make the server
@@ -50,12 +50,13 @@ REMEMBERED_IDS = 200
 # Seconds the reader waits after a failed read before it tries again.
 RETRY_SECONDS = 1.0
 DEFAULT_POLL_SECONDS = 0.5
-# SQLite's implicit row number; the ``event`` table has no INTEGER PRIMARY KEY.
+# SQLite's implicit row number. The ``event`` table has no INTEGER PRIMARY KEY,
+# so SQLite assigns it.
 event_rowid = literal_column("event.rowid")
 
 
 class SubscriberOverflowError(Exception):
-    """Raised to a subscriber whose queue overflowed; it missed events."""
+    """Raised to a subscriber whose queue overflowed, because it missed events."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +82,17 @@ class Subscriber:
             self._overflowed.set()
 
     async def next_event(self) -> RecordedEvent:
-        """Wait for the next event; raises SubscriberOverflowError after overflow."""
+        """Wait for the next event.
+
+        Raises SubscriberOverflowError once the queue has overflowed.
+        """
         if self._overflowed.is_set():
             raise SubscriberOverflowError
         return await self._queue.get()
 
 
 class EventSource(Protocol):
-    """Where the feed reads new events from, in commit order."""
+    """A reader of new event rows in commit order."""
 
     async def start(self) -> None:
         """Open the source and place its cursor after the newest event."""

@@ -2,7 +2,7 @@
 
 GraphiQL 3.9.0 and React 18.3.1 are vendored in ``static/graphiql`` and
 served by this server under `ASSET_PATH`, so the page works without
-internet access. ``static/graphiql/README.md`` says how to update them.
+internet access. ``static/graphiql/README.md`` describes how to update them.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def wants_graphiql(request: Request) -> bool:
 
 
 def graphiql_page(_request: Request) -> HTMLResponse:
-    """Return the GraphiQL page; it needs no token, since it holds no data."""
+    """Return the GraphiQL page. It needs no token because it contains no data."""
     return HTMLResponse(_PAGE)
 
 

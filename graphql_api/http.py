@@ -157,8 +157,10 @@ class GraphQLView(GraphQL[RequestContext, None]):
         # `SubscriptionHandler` builds their context, so none exists before.
         return None  # type: ignore[return-value]
 
-    def encode_json(self, data: object) -> bytes:
-        return encode_json(data)
+    def encode_json(self, data: object) -> str:
+        # graphql-transport-ws messages must be text frames, and strawberry
+        # sends bytes as binary frames.
+        return encode_json(data).decode("utf-8")
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)

@@ -1,6 +1,7 @@
 """GraphQL-over-HTTP requests: media type negotiation and request parameters.
 
-The rules follow the GraphQL-over-HTTP specification (draft of 2024):
+The rules follow the GraphQL-over-HTTP specification draft, as the server
+audits of graphql-http 1.23.1 check it (see ``tests/http_audit``):
 
 - A POST body is a JSON object with ``query`` and optional ``operationName``,
   ``variables`` and ``extensions``. Its content type must be

@@ -1,0 +1,1 @@
+"""Real API server processes and protocol clients for the HTTP and WebSocket tests."""

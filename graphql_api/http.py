@@ -258,6 +258,9 @@ async def _read_params(request: Request) -> GraphQLParams:
 async def _execute(
     params: GraphQLParams, method: str, context: RequestContext
 ) -> ExecutionResult:
+    # NOTE: strawberry 0.341 runs the first operation of a document that has
+    # several when `operationName` is missing, where the GraphQL specification
+    # asks for a request error.
     allowed = {OperationType.QUERY}
     if method == "POST":
         allowed.add(OperationType.MUTATION)

@@ -2,9 +2,9 @@
 
 The audits come from the npm package graphql-http (pinned in
 ``tests/http_audit/package.json``) and run in Node.js with a bearer token
-added to each request. A failed MUST audit is an error, a failed SHOULD
-audit a warning and a failed MAY audit a notice; the server must pass all
-of them.
+added to each request. graphql-http reports a failed MUST audit as an
+error, a failed SHOULD audit as a warning and a failed MAY audit as a
+notice. The server must pass all of them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,90 @@
+// Open GraphiQL at URL in headless Chromium, run a query with the API token
+// and print what the page shows as JSON on stdout:
+// {"result": <the result pane's JSON>, "requests": [every URL the page loaded]}.
+//
+// Usage: GRAPHQL_API_TOKEN=... node graphiql.mjs URL QUERY [SCREENSHOT.png]
+// CHROMIUM_PATH overrides the browser, /usr/bin/chromium by default.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [url, query, screenshotPath] = process.argv.slice(2);
+const token = process.env.GRAPHQL_API_TOKEN;
+if (!url || !query || !token) {
+  console.error('usage: GRAPHQL_API_TOKEN=... node graphiql.mjs URL QUERY [SCREENSHOT.png]');
+  process.exit(2);
+}
+
+const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  // Resolve no host name but the loopback address, so the page cannot
+  // reach the internet even if an asset asked for it.
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+];
+// Milliseconds to wait for the page and for the query's result.
+const TIMEOUT = 30000;
+
+// Replace the text of the visible CodeMirror editor that matches `selector`.
+async function setEditorText(page, selector, text) {
+  await page.locator(selector).first().waitFor({ timeout: TIMEOUT });
+  await page.evaluate(
+    ([editorSelector, value]) => {
+      document.querySelector(editorSelector).CodeMirror.setValue(value);
+    },
+    [selector, text],
+  );
+}
+
+async function readResult(page) {
+  const resultEditor = '.result-window .CodeMirror';
+  await page.waitForFunction(
+    (selector) => {
+      const editor = document.querySelector(selector);
+      return editor && editor.CodeMirror.getValue().trim().startsWith('{');
+    },
+    resultEditor,
+    { timeout: TIMEOUT },
+  );
+  const text = await page.evaluate(
+    (selector) => document.querySelector(selector).CodeMirror.getValue(),
+    resultEditor,
+  );
+  return JSON.parse(text);
+}
+
+const userDataDir = mkdtempSync(join(tmpdir(), 'graphiql-chromium-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+  headless: true,
+  args: CHROMIUM_FLAGS,
+  viewport: { width: 1280, height: 720 },
+});
+try {
+  const page = context.pages()[0] ?? (await context.newPage());
+  const requests = [];
+  page.on('request', (request) => requests.push(request.url()));
+
+  await page.goto(url, { timeout: TIMEOUT });
+  await setEditorText(page, '.graphiql-query-editor .CodeMirror', query);
+  await setEditorText(
+    page,
+    '.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror',
+    JSON.stringify({ Authorization: `Bearer ${token}` }, null, 2),
+  );
+  await page.click('.graphiql-execute-button');
+  const result = await readResult(page);
+  if (screenshotPath) {
+    await page.screenshot({ path: screenshotPath });
+  }
+  console.log(JSON.stringify({ result, requests }));
+} finally {
+  await context.close();
+  rmSync(userDataDir, { recursive: true, force: true });
+}

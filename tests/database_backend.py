@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from sqlalchemy import Executable, make_url
+from sqlalchemy import Executable, inspect, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -283,5 +283,22 @@ async def _fetch_all(url: str, statement: Executable) -> list[tuple[Any, ...]]:
             result = await connection.execute(statement)
             rows: Sequence[Any] = result.all()
             return [tuple(row) for row in rows]
+    finally:
+        await engine.dispose()
+
+
+def table_names(url: str) -> set[str]:
+    """Return the names of the tables in the database at `url`."""
+    return run_blocking(_table_names(url))
+
+
+async def _table_names(url: str) -> set[str]:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            names = await connection.run_sync(
+                lambda sync: inspect(sync).get_table_names()
+            )
+            return set(names)
     finally:
         await engine.dispose()

@@ -3,43 +3,38 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from db.migrate import head_revision
+from db.models import ApiToken, Environment, Team
 from graphql_api.tokens import hash_token
 from tests.cli_support import cli_environment, run_cli, sqlite_url
+from tests.database_backend import fetch_all, table_names
 
 TOKEN_LINE = re.compile(r"gapi_[A-Za-z0-9_-]{43}\n")
 
 
 @pytest.fixture
-def database_file(tmp_path: Path) -> Path:
-    return tmp_path / "api.db"
+def environment(database_url: str) -> dict[str, str]:
+    return cli_environment(database_url)
 
 
-@pytest.fixture
-def environment(database_file: Path) -> dict[str, str]:
-    return cli_environment(sqlite_url(database_file))
-
-
-def _rows(database_file: Path, query: str, *parameters: object) -> list[tuple]:
-    with sqlite3.connect(database_file) as connection:
-        return connection.execute(query, parameters).fetchall()
+def _count(database_url: str, model: type) -> int:
+    [(count,)] = fetch_all(database_url, select(func.count()).select_from(model))
+    return int(count)
 
 
 def test_migrate_creates_fresh_database(
-    environment: dict[str, str], database_file: Path
+    environment: dict[str, str], database_url: str
 ) -> None:
     result = run_cli("migrate", environment=environment)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"Database at revision {head_revision()}.\n"
-    tables = {
-        name for (name,) in _rows(database_file, "SELECT name FROM sqlite_master")
-    }
+    tables = table_names(database_url)
     assert {"team", "environment", "api_token", "integrated_account"} <= tables
 
 
@@ -118,7 +113,7 @@ def test_help_documents_exit_codes(environment: dict[str, str]) -> None:
 
 
 def test_create_token_prints_only_token(
-    environment: dict[str, str], database_file: Path
+    environment: dict[str, str], database_url: str
 ) -> None:
     result = run_cli(
         "create-token",
@@ -131,33 +126,33 @@ def test_create_token_prints_only_token(
 
     assert result.returncode == 0, result.stderr
     assert TOKEN_LINE.fullmatch(result.stdout)
-    stored = _rows(
-        database_file,
-        "SELECT t.name, e.name, a.expires_at FROM api_token a "
-        "JOIN team t ON t.id = a.team_id "
-        "JOIN environment e ON e.id = a.environment_id "
-        "WHERE a.token_hash = ?",
-        hash_token(result.stdout.strip()),
+    stored = fetch_all(
+        database_url,
+        select(Team.name, Environment.name, ApiToken.expires_at)
+        .join(Team, Team.id == ApiToken.team_id)
+        .join(Environment, Environment.id == ApiToken.environment_id)
+        .where(ApiToken.token_hash == hash_token(result.stdout.strip())),
     )
     assert stored == [("Acme", "Production", None)]
 
 
 def test_team_token_has_no_environment(
-    environment: dict[str, str], database_file: Path
+    environment: dict[str, str], database_url: str
 ) -> None:
     result = run_cli("create-token", "--team", "Acme", environment=environment)
 
     assert result.returncode == 0, result.stderr
-    stored = _rows(
-        database_file,
-        "SELECT environment_id FROM api_token WHERE token_hash = ?",
-        hash_token(result.stdout.strip()),
+    stored = fetch_all(
+        database_url,
+        select(ApiToken.environment_id).where(
+            ApiToken.token_hash == hash_token(result.stdout.strip())
+        ),
     )
     assert stored == [(None,)]
 
 
 def test_create_token_reuses_team_and_environment(
-    environment: dict[str, str], database_file: Path
+    environment: dict[str, str], database_url: str
 ) -> None:
     arguments = ("create-token", "--team", "Acme", "--environment", "Staging")
 
@@ -165,25 +160,23 @@ def test_create_token_reuses_team_and_environment(
     second = run_cli(*arguments, environment=environment)
 
     assert first.stdout != second.stdout
-    assert _rows(database_file, "SELECT count(*) FROM team") == [(1,)]
-    assert _rows(database_file, "SELECT count(*) FROM environment") == [(1,)]
-    assert _rows(database_file, "SELECT count(*) FROM api_token") == [(2,)]
+    assert _count(database_url, Team) == 1
+    assert _count(database_url, Environment) == 1
+    assert _count(database_url, ApiToken) == 2
 
 
 def test_create_token_sets_expiry(
-    environment: dict[str, str], database_file: Path
+    environment: dict[str, str], database_url: str
 ) -> None:
     result = run_cli(
         "create-token", "--team", "Acme", "--expires-in", "30", environment=environment
     )
 
     assert result.returncode == 0, result.stderr
-    [(created_at, expires_at)] = _rows(
-        database_file, "SELECT created_at, expires_at FROM api_token"
+    [(created_at, expires_at)] = fetch_all(
+        database_url, select(ApiToken.created_at, ApiToken.expires_at)
     )
-    days = _rows(
-        database_file, "SELECT julianday(?) - julianday(?)", expires_at, created_at
-    )[0][0]
+    days = (expires_at - created_at).total_seconds() / 86400
     assert days == pytest.approx(30, abs=0.01)
 
 

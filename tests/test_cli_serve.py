@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from tests.cli_support import cli_environment, run_cli, serve, sqlite_url
+from tests.cli_support import cli_environment, run_cli, serve
 
 ENVIRONMENTS_QUERY = "{ environments { nodes { name } } }"
 ACCOUNTS_QUERY = "{ integratedAccounts(first: 1) { totalCount } }"
 
 
 @pytest.fixture
-def environment(tmp_path: Path) -> dict[str, str]:
-    return cli_environment(sqlite_url(tmp_path / "api.db"))
+def environment(database_url: str) -> dict[str, str]:
+    return cli_environment(database_url)
 
 
 def _token(environment: dict[str, str], *arguments: str) -> str:

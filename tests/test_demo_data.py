@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
+from sqlalchemy import text
 
 from db.migrate import upgrade_async
 from db.session import Database
@@ -18,24 +16,22 @@ from graphql_api.demo import (
     load_demo_data,
 )
 from graphql_api.importer import config_problems
-from tests.cli_support import sqlite_url
+from tests.database_backend import fetch_all
 
 WELL_KNOWN = {"zendesk", "hubspot", "github", "salesforce"}
 
 
 @pytest.fixture
-async def database(tmp_path: Path):
-    url = sqlite_url(tmp_path / "demo.db")
-    await upgrade_async(url)
-    database = Database(url)
+async def database(database_url: str):
+    await upgrade_async(database_url)
+    database = Database(database_url)
     yield database
     await database.dispose()
 
 
 def _count(database: Database, table: str) -> int:
-    path = database.url.removeprefix("sqlite+aiosqlite:///")
-    with sqlite3.connect(path) as connection:
-        return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    [(count,)] = fetch_all(database.url, text(f"SELECT count(*) FROM {table}"))
+    return int(count)
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import copy
-import sqlite3
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Executable, select, text
 
-from tests.cli_support import cli_environment, run_cli, sqlite_url, write_json
+from db.models import Environment, IntegratedAccount, Integration
+from tests.cli_support import cli_environment, run_cli, write_json
+from tests.database_backend import fetch_all
 
 INTEGRATION_ID = "4a4de828-f4db-4c9e-adfd-434e0864c3c7"
 INSTALL_ID = "3fda2b4c-0516-41bc-8ae6-4927e42ecce9"
@@ -94,13 +98,8 @@ def grouped_document() -> dict[str, Any]:
 
 
 @pytest.fixture
-def database_file(tmp_path: Path) -> Path:
-    return tmp_path / "api.db"
-
-
-@pytest.fixture
-def environment(database_file: Path) -> dict[str, str]:
-    return cli_environment(sqlite_url(database_file))
+def environment(database_url: str) -> dict[str, str]:
+    return cli_environment(database_url)
 
 
 def import_files(environment: dict[str, str], *files: Path, team: str = "Acme"):
@@ -115,18 +114,22 @@ def import_files(environment: dict[str, str], *files: Path, team: str = "Acme"):
     )
 
 
-def rows(database_file: Path, query: str, *parameters: object) -> list[tuple]:
-    with sqlite3.connect(database_file) as connection:
-        return connection.execute(query, parameters).fetchall()
+def rows(database_url: str, query: str | Executable) -> list[tuple]:
+    statement = text(query) if isinstance(query, str) else query
+    return fetch_all(database_url, statement)
 
 
-def counts(database_file: Path) -> dict[str, int]:
+def counts(database_url: str) -> dict[str, int]:
     tables = ("integration", "environment_integration", "integrated_account")
-    return {t: rows(database_file, f"SELECT count(*) FROM {t}")[0][0] for t in tables}
+    return {t: rows(database_url, f"SELECT count(*) FROM {t}")[0][0] for t in tables}
+
+
+def account_where_tenant(*columns: Any, tenant_id: str) -> Executable:
+    return select(*columns).where(IntegratedAccount.tenant_id == tenant_id)
 
 
 def test_grouped_document_imports_every_kind(
-    tmp_path: Path, environment: dict[str, str], database_file: Path
+    tmp_path: Path, environment: dict[str, str], database_url: str
 ) -> None:
     path = write_json(tmp_path / "export.json", grouped_document())
 
@@ -136,7 +139,7 @@ def test_grouped_document_imports_every_kind(
     assert "integrations: 1 created, 0 updated" in result.stdout
     assert "environment integrations: 1 created, 0 updated" in result.stdout
     assert "integrated accounts: 2 created, 0 updated" in result.stdout
-    assert counts(database_file) == {
+    assert counts(database_url) == {
         "integration": 1,
         "environment_integration": 1,
         "integrated_account": 2,
@@ -144,37 +147,58 @@ def test_grouped_document_imports_every_kind(
 
 
 def test_import_keeps_ids_and_fields(
-    tmp_path: Path, environment: dict[str, str], database_file: Path
+    tmp_path: Path, environment: dict[str, str], database_url: str
 ) -> None:
     path = write_json(tmp_path / "export.json", grouped_document())
 
     import_files(environment, path)
 
     [account] = rows(
-        database_file,
-        "SELECT a.tenant_id, a.status, a.last_error, a.is_sandbox, a.region, "
-        "a.super_query, a.authentication_method, a.environment_integration_id, "
-        "a.integration_id, e.name, a.created_at FROM integrated_account a "
-        "JOIN environment e ON e.id = a.environment_id WHERE a.id = ?",
-        ACCOUNT_IDS[0].replace("-", ""),
+        database_url,
+        select(
+            IntegratedAccount.tenant_id,
+            IntegratedAccount.status,
+            IntegratedAccount.last_error,
+            IntegratedAccount.is_sandbox,
+            IntegratedAccount.region,
+            IntegratedAccount.super_query,
+            IntegratedAccount.authentication_method,
+            IntegratedAccount.environment_integration_id,
+            IntegratedAccount.integration_id,
+            Environment.name,
+            IntegratedAccount.created_at,
+        )
+        .join(Environment, Environment.id == IntegratedAccount.environment_id)
+        .where(IntegratedAccount.id == uuid.UUID(ACCOUNT_IDS[0])),
     )
     assert account == (
         "acme-1",
         "needs_reauth",
         "invalid_grant",
-        0,
+        False,
         "eu",
         "apac",
         "oauth2",
-        INSTALL_ID.replace("-", ""),
-        INTEGRATION_ID.replace("-", ""),
+        uuid.UUID(INSTALL_ID),
+        uuid.UUID(INTEGRATION_ID),
         "Production",
-        "2024-09-01 10:00:00.000000",
+        datetime(2024, 9, 1, 10, tzinfo=UTC),
     )
     [integration] = rows(
-        database_file, "SELECT name, sharing, version, updated_at FROM integration"
+        database_url,
+        select(
+            Integration.name,
+            Integration.sharing,
+            Integration.version,
+            Integration.updated_at,
+        ),
     )
-    assert integration == ("helpdesk", "allow", 3, "2024-08-15 12:00:00.000000")
+    assert integration == (
+        "helpdesk",
+        "allow",
+        3,
+        datetime(2024, 8, 15, 12, tzinfo=UTC),
+    )
 
 
 @pytest.mark.parametrize(
@@ -186,7 +210,7 @@ def test_import_keeps_ids_and_fields(
     ],
 )
 def test_list_shapes_import_mixed_records(
-    tmp_path: Path, environment: dict[str, str], database_file: Path, shape: str
+    tmp_path: Path, environment: dict[str, str], database_url: str, shape: str
 ) -> None:
     records = [integration_record(), install_record(), account_record(0)]
     documents = {
@@ -199,7 +223,7 @@ def test_list_shapes_import_mixed_records(
     result = import_files(environment, path)
 
     assert result.returncode == 0, result.stderr
-    assert counts(database_file) == {
+    assert counts(database_url) == {
         "integration": 1,
         "environment_integration": 1,
         "integrated_account": 1,
@@ -207,7 +231,7 @@ def test_list_shapes_import_mixed_records(
 
 
 def test_records_split_across_files(
-    tmp_path: Path, environment: dict[str, str], database_file: Path
+    tmp_path: Path, environment: dict[str, str], database_url: str
 ) -> None:
     integrations = write_json(
         tmp_path / "integrations.json", {"result": [integration_record()]}
@@ -218,11 +242,11 @@ def test_records_split_across_files(
     result = import_files(environment, integrations, installs, account)
 
     assert result.returncode == 0, result.stderr
-    assert counts(database_file)["integrated_account"] == 1
+    assert counts(database_url)["integrated_account"] == 1
 
 
 def test_install_with_nested_integration_creates_it(
-    tmp_path: Path, environment: dict[str, str], database_file: Path
+    tmp_path: Path, environment: dict[str, str], database_url: str
 ) -> None:
     install = install_record()
     nested = integration_record()
@@ -233,13 +257,13 @@ def test_install_with_nested_integration_creates_it(
     result = import_files(environment, path)
 
     assert result.returncode == 0, result.stderr
-    assert rows(database_file, "SELECT id, name FROM integration") == [
-        (INTEGRATION_ID.replace("-", ""), "helpdesk")
+    assert rows(database_url, select(Integration.id, Integration.name)) == [
+        (uuid.UUID(INTEGRATION_ID), "helpdesk")
     ]
 
 
 def test_account_found_by_nested_integration_name(
-    tmp_path: Path, environment: dict[str, str], database_file: Path
+    tmp_path: Path, environment: dict[str, str], database_url: str
 ) -> None:
     first = write_json(tmp_path / "setup.json", grouped_document())
     import_files(environment, first)
@@ -252,14 +276,15 @@ def test_account_found_by_nested_integration_name(
 
     assert result.returncode == 0, result.stderr
     assert rows(
-        database_file,
-        "SELECT environment_integration_id FROM integrated_account "
-        "WHERE tenant_id = 'by-name'",
-    ) == [(INSTALL_ID.replace("-", ""),)]
+        database_url,
+        account_where_tenant(
+            IntegratedAccount.environment_integration_id, tenant_id="by-name"
+        ),
+    ) == [(uuid.UUID(INSTALL_ID),)]
 
 
 def test_second_import_updates_rows(
-    tmp_path: Path, environment: dict[str, str], database_file: Path
+    tmp_path: Path, environment: dict[str, str], database_url: str
 ) -> None:
     document = grouped_document()
     path = write_json(tmp_path / "export.json", document)
@@ -274,22 +299,24 @@ def test_second_import_updates_rows(
     assert result.returncode == 0, result.stderr
     assert "integrated accounts: 0 created, 2 updated" in result.stdout
     assert "integrations: 0 created, 1 updated" in result.stdout
-    assert counts(database_file) == {
+    assert counts(database_url) == {
         "integration": 1,
         "environment_integration": 1,
         "integrated_account": 2,
     }
     assert rows(
-        database_file,
-        "SELECT status, last_error FROM integrated_account WHERE tenant_id = 'acme-1'",
+        database_url,
+        account_where_tenant(
+            IntegratedAccount.status, IntegratedAccount.last_error, tenant_id="acme-1"
+        ),
     ) == [("active", None)]
-    assert rows(
-        database_file, "SELECT json_extract(config, '$.label') FROM integration"
-    ) == [("Helpdesk v2",)]
+    assert rows(database_url, select(Integration.config)) == [
+        ({**CONFIG, "label": "Helpdesk v2"},)
+    ]
 
 
 def test_reimport_keeps_fields_the_file_omits(
-    tmp_path: Path, environment: dict[str, str], database_file: Path
+    tmp_path: Path, environment: dict[str, str], database_url: str
 ) -> None:
     import_files(environment, write_json(tmp_path / "full.json", grouped_document()))
     partial = {
@@ -303,9 +330,13 @@ def test_reimport_keeps_fields_the_file_omits(
 
     assert result.returncode == 0, result.stderr
     assert rows(
-        database_file,
-        "SELECT status, region, last_error FROM integrated_account "
-        "WHERE tenant_id = 'acme-1'",
+        database_url,
+        account_where_tenant(
+            IntegratedAccount.status,
+            IntegratedAccount.region,
+            IntegratedAccount.last_error,
+            tenant_id="acme-1",
+        ),
     ) == [("active", "eu", "invalid_grant")]
 
 
@@ -371,7 +402,7 @@ def test_reimport_keeps_fields_the_file_omits(
 def test_bad_record_reported_and_nothing_written(
     tmp_path: Path,
     environment: dict[str, str],
-    database_file: Path,
+    database_url: str,
     change: tuple[str, int, str, Any],
     location: str,
     message: str,
@@ -386,12 +417,12 @@ def test_bad_record_reported_and_nothing_written(
     assert result.returncode == 1
     assert f"{path}: {location}: {message}" in result.stderr
     assert "nothing was written" in result.stderr
-    assert counts(database_file) == {
+    assert counts(database_url) == {
         "integration": 0,
         "environment_integration": 0,
         "integrated_account": 0,
     }
-    assert rows(database_file, "SELECT count(*) FROM team") == [(0,)]
+    assert rows(database_url, "SELECT count(*) FROM team") == [(0,)]
 
 
 def test_every_bad_record_is_reported(
@@ -411,7 +442,7 @@ def test_every_bad_record_is_reported(
 
 
 def test_unknown_install_reference_is_error(
-    tmp_path: Path, environment: dict[str, str], database_file: Path
+    tmp_path: Path, environment: dict[str, str], database_url: str
 ) -> None:
     account = account_record(0)
     account["environment_integration_id"] = "00000000-0000-4000-8000-000000000001"
@@ -426,7 +457,7 @@ def test_unknown_install_reference_is_error(
         "'00000000-0000-4000-8000-000000000001' is neither in the import files nor "
         "in environment 'Production'"
     ) in result.stderr
-    assert counts(database_file)["integrated_account"] == 0
+    assert counts(database_url)["integrated_account"] == 0
 
 
 def test_unknown_integration_reference_is_error(
@@ -467,7 +498,7 @@ def test_duplicate_record_is_error(tmp_path: Path, environment: dict[str, str]) 
 
 
 def test_invalid_json_file_exits_1(
-    tmp_path: Path, environment: dict[str, str], database_file: Path
+    tmp_path: Path, environment: dict[str, str], database_url: str
 ) -> None:
     path = tmp_path / "broken.json"
     path.write_text('{"result": [', encoding="utf-8")

@@ -12,11 +12,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.session import Database
@@ -25,6 +22,7 @@ from graphql_api.demo.upstream import (
     DemoUpstream,
     prepare_demo_upstream,
 )
+from graphql_api.health import HealthEndpoints
 from graphql_api.http import graphql_routes
 from graphql_api.lifecycle import LifecycleService, lifecycle_running, register_service
 from graphql_api.settings import Settings
@@ -86,11 +84,6 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     lifecycle = LifecycleService(database, settings)
     register_service(lifecycle)
 
-    async def health(_request: Request) -> Response:
-        async with database.read_session() as session:
-            await session.execute(text("SELECT 1"))
-        return JSONResponse({"status": "ok"})
-
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         logger.info(
@@ -107,7 +100,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
 
     routes: list[BaseRoute] = [
         *graphql_routes(database, settings),
-        Route("/healthz", health, methods=["GET"]),
+        *HealthEndpoints(database).routes(),
     ]
     if settings.demo:
         # The demo's vendor-like upstream, on this server's own loopback port.

@@ -9,13 +9,23 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: serve test lint schema bench clean distclean
+.PHONY: serve test test-sqlite test-postgres lint schema bench clean distclean
 
 serve: $(RUNTIME_STAMP)
 	$(BIN)/graphql-api serve --demo
 
-test: $(DEV_STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+# The suite runs twice: on SQLite, then on PostgreSQL. The PostgreSQL run
+# starts a throwaway server and stops it at the end, unless TEST_DATABASE_URL
+# names a server to use (see tests/database_backend.py). The server binaries
+# are installed with apt-get when missing.
+test: test-sqlite test-postgres
+
+test-sqlite: $(DEV_STAMP)
+	$(BIN)/pytest --database=sqlite $(PYTEST_ARGS)
+
+test-postgres: $(DEV_STAMP)
+	.ci/ensure-postgres
+	$(BIN)/pytest --database=postgres $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

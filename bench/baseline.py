@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aiosqlite
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 import uvicorn
 from starlette.applications import Starlette

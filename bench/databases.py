@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import subprocess
 import time
@@ -24,7 +23,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
     Column,
     create_engine,
@@ -39,7 +38,7 @@ from bench import dataset
 from db import models
 from db.migrate import head_revision, upgrade
 from db.session import Database
-from tests.cli_support import postgres_server
+from tests.postgres_support import postgres_server
 
 logger = logging.getLogger("bench.databases")
 
@@ -53,7 +52,7 @@ TABLES = (
     "integrated_account",
 )
 INSERT_CHUNK = 20_000
-POSTGRES_DIALECT = asyncpg_dialect()
+POSTGRES_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,19 +125,6 @@ def _build_sqlite(path: Path, accounts: int) -> None:
 # -- PostgreSQL ------------------------------------------------------------
 
 
-def _postgres_tool(name: str) -> str:
-    """Find a client tool of the same installation as `pg_ctl`."""
-    pg_ctl = shutil.which("pg_ctl")
-    if pg_ctl is not None:
-        candidate = Path(os.path.realpath(pg_ctl)).parent / name
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which(name)
-    if found is None:
-        raise LookupError(f"{name} is not installed next to pg_ctl nor on PATH")
-    return found
-
-
 def _libpq_url(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
@@ -153,16 +139,10 @@ def postgres_copy(cache_dir: Path, accounts: int) -> Iterator[PreparedDatabase]:
     dump = cache_dir / f"postgresql-{build_key(accounts)}.dump"
     with postgres_server() as cluster:
         started = time.perf_counter()
+        libpq_url = _libpq_url(cluster.url)
         if dump.exists():
-            _run(
-                [
-                    _postgres_tool("pg_restore"),
-                    "--no-owner",
-                    "-d",
-                    _libpq_url(cluster.url),
-                    str(dump),
-                ]
-            )
+            restore = cluster.binaries / "pg_restore"
+            _run([str(restore), "--no-owner", "-d", libpq_url, str(dump)])
             source = "cache"
         else:
             _build_postgres(cluster.url, accounts)
@@ -170,18 +150,18 @@ def postgres_copy(cache_dir: Path, accounts: int) -> Iterator[PreparedDatabase]:
             partial = dump.with_suffix(".partial")
             _run(
                 [
-                    _postgres_tool("pg_dump"),
+                    str(cluster.binaries / "pg_dump"),
                     "-Fc",
                     "-f",
                     str(partial),
-                    _libpq_url(cluster.url),
+                    libpq_url,
                 ]
             )
             partial.replace(dump)
             source = "built"
         # COPY and pg_restore leave the planner without statistics, which
         # autovacuum would gather on a live server.
-        _run([_postgres_tool("psql"), "-q", "-c", "ANALYZE", _libpq_url(cluster.url)])
+        _run([str(cluster.binaries / "psql"), "-q", "-c", "ANALYZE", libpq_url])
         yield PreparedDatabase(cluster.url, source, time.perf_counter() - started)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import sqlite3
 import subprocess
 from importlib import metadata
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.settings import REPOSITORY
+from tests.postgres_support import find_postgres_binaries
 
 PACKAGES = (
     "strawberry-graphql",
@@ -68,12 +68,15 @@ def describe_software() -> dict[str, str]:
 
 
 def _postgres_version() -> str:
-    pg_ctl = shutil.which("pg_ctl")
-    if pg_ctl is None:
+    try:
+        binaries = find_postgres_binaries()
+    except LookupError:
         return "not installed"
-    postgres = Path(os.path.realpath(pg_ctl)).parent / "postgres"
     result = subprocess.run(
-        [str(postgres), "--version"], capture_output=True, text=True, check=False
+        [str(binaries / "postgres"), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return result.stdout.strip() or "unknown"
 

@@ -23,26 +23,35 @@ from typing import Any
 
 # py-spy's sampling rate in Hz.
 SAMPLE_RATE = 100
-# Layers, tried in this order against each frame's function and file. The
-# JSON encoders come before strawberry, because strawberry's view calls them.
+# py-spy names each frame ``function (file:line)``, with the file relative to
+# its sys.path entry, such as ``sqlalchemy/orm/loading.py``. Layers are
+# tried in this order against the function name and that file.
 LAYERS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # The JSON encoders come before strawberry, because strawberry calls them.
     (
         "JSON (orjson, json)",
-        re.compile(r"\bencode_json\b|\bdecode_json\b|/json/|orjson|\brender \("),
+        re.compile(r"^(encode_json|decode_json) |\((json|orjson)/"),
     ),
     (
         "SQL (SQLAlchemy, sqlmodel, drivers)",
-        re.compile(r"/sqlalchemy/|/sqlmodel/|/aiosqlite/|/asyncpg/|/sqlite3/|greenlet"),
+        re.compile(r"\((sqlalchemy|sqlmodel|aiosqlite|asyncpg|sqlite3|greenlet)/"),
     ),
-    ("GraphQL (graphql-core)", re.compile(r"/graphql/(?!_api)")),
-    ("GraphQL (strawberry)", re.compile(r"/strawberry/|/cross_web/")),
-    ("project code", re.compile(r"/graphql_api/|/db/|/config_engine/")),
+    ("GraphQL (graphql-core)", re.compile(r"\(graphql/")),
+    ("GraphQL (strawberry, cross_web)", re.compile(r"\((strawberry|cross_web)/")),
+    ("project code", re.compile(r"\((graphql_api|db|config_engine)/")),
     (
         "HTTP (uvicorn, h11, starlette)",
-        re.compile(r"/uvicorn/|/h11/|/starlette/|/httptools/"),
+        re.compile(r"\((uvicorn|h11|starlette|httptools)/"),
     ),
-    ("logging", re.compile(r"/logging/")),
-    ("asyncio event loop", re.compile(r"/asyncio/")),
+    ("logging", re.compile(r"\(logging/")),
+    ("asyncio event loop and sockets", re.compile(r"\((asyncio/|selectors\.py)")),
+)
+# Innermost frames of threads that wait for work: the event loop in its
+# epoll call, and aiosqlite's worker thread in its queue's get(). py-spy
+# samples a thread blocked on a lock as busy, so these are taken out.
+IDLE_FRAMES = re.compile(
+    r"^(EpollSelector\.select \(selectors\.py|"
+    r"_connection_worker_thread \(aiosqlite/core\.py:59\))"
 )
 OTHER = "other"
 
@@ -114,25 +123,33 @@ def layer_of(frame: str) -> str | None:
 
 
 def summarise(path: Path, top: int = 15) -> dict[str, Any]:
-    """Sum the samples by layer (self and inclusive) and by innermost function."""
+    """Sum the busy samples by layer (self and inclusive) and by innermost function.
+
+    Percentages are of the busy samples; `idle_samples` counts the ones
+    taken out by `IDLE_FRAMES`.
+    """
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     functions: Counter[str] = Counter()
-    total = 0
+    busy = idle = 0
     for frames, count in read_stacks(path):
-        total += count
+        if IDLE_FRAMES.match(frames[-1]):
+            idle += count
+            continue
+        busy += count
         layers = [layer_of(frame) for frame in frames]
         innermost = next((layer for layer in reversed(layers) if layer), OTHER)
         self_time[innermost] += count
         for layer in set(layers) - {None}:
             inclusive[str(layer)] += count
-        functions[_short(frames[-1])] += count
+        functions[frames[-1]] += count
     return {
-        "samples": total,
-        "self_percent": _percentages(self_time, total),
-        "inclusive_percent": _percentages(inclusive, total),
+        "busy_samples": busy,
+        "idle_samples": idle,
+        "self_percent": _percentages(self_time, busy),
+        "inclusive_percent": _percentages(inclusive, busy),
         "top_functions_percent": _percentages(
-            Counter(dict(functions.most_common(top))), total
+            Counter(dict(functions.most_common(top))), busy
         ),
     }
 
@@ -143,8 +160,3 @@ def _percentages(counter: Counter[str], total: int) -> dict[str, float]:
     return {
         name: round(100 * count / total, 1) for name, count in counter.most_common()
     }
-
-
-def _short(frame: str) -> str:
-    """Shorten a frame's file path to the part after site-packages or the repo."""
-    return re.sub(r"\((?:[^()]*/)?(site-packages|lib/python3\.\d+)/", "(", frame)

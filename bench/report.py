@@ -99,7 +99,9 @@ def _database_targets(database: str, measured: dict[str, Any]) -> list[Target]:
     targets = []
     workloads = measured["workloads"]
     for key, result in workloads.items():
-        share = result["graphql"]["median_rps"] / result["baseline"]["median_rps"]
+        share = _ratio(
+            result["graphql"]["median_rps"], result["baseline"]["median_rps"]
+        )
         targets.append(
             Target(
                 f"{key.upper()} throughput vs baseline",
@@ -117,8 +119,8 @@ def _database_targets(database: str, measured: dict[str, Any]) -> list[Target]:
             "W3 p50 latency vs W1",
             database,
             f"<= {DEEP_LATENCY_RATIO_TARGET:g}x",
-            f"{deep / first:.2f}x ({deep:.1f} vs {first:.1f} ms)",
-            deep <= DEEP_LATENCY_RATIO_TARGET * first,
+            f"{_ratio(deep, first):.2f}x ({deep:.1f} vs {first:.1f} ms)",
+            0 < deep <= DEEP_LATENCY_RATIO_TARGET * first,
         )
     )
     targets.extend(_statement_targets(database, measured["statements"]))
@@ -134,6 +136,11 @@ def _database_targets(database: str, measured: dict[str, Any]) -> list[Target]:
         )
     )
     return targets
+
+
+def _ratio(value: float, reference: float) -> float:
+    """Divide, giving NaN when the reference is 0 (a run too short to count)."""
+    return value / reference if reference else float("nan")
 
 
 def _statement_targets(database: str, cases: list[dict[str, Any]]) -> list[Target]:
@@ -169,6 +176,10 @@ def _counts(case: dict[str, Any]) -> int:
 
 
 def _revalidation_targets(database: str, result: dict[str, Any]) -> list[Target]:
+    goal = f">= {REVALIDATION_TARGET_PER_SECOND:g} accounts/s"
+    if "error" in result:
+        failed = f"failed: {result['error'][:120]}"
+        return [Target("W6 bulk revalidation", database, goal, failed, False)]
     rate = result["median_accounts_per_second"]
     seen = result["max_in_flight_per_integration"]
     cap = result["cap_per_integration"]
@@ -176,7 +187,7 @@ def _revalidation_targets(database: str, result: dict[str, Any]) -> list[Target]
         Target(
             f"W6 bulk revalidation of {result['accounts']} accounts",
             database,
-            f">= {REVALIDATION_TARGET_PER_SECOND:g} accounts/s",
+            goal,
             f"{rate:.0f} accounts/s",
             rate >= REVALIDATION_TARGET_PER_SECOND,
         ),
@@ -215,10 +226,12 @@ def throughput_table(results: dict[str, Any]) -> str:
     for database, measured in results["databases"].items():
         for key, servers in measured["workloads"].items():
             for server, summary in servers.items():
+                spread = summary["spread_percent"]
+                shown = "n/a" if spread is None else f"{spread:.1f} %"
                 lines.append(
                     f"| {database} | {key.upper()} | {server} | "
                     f"{summary['median_rps']:.0f} | {summary['min_rps']:.0f}-"
-                    f"{summary['max_rps']:.0f} | {summary['spread_percent']:.1f} % | "
+                    f"{summary['max_rps']:.0f} | {shown} | "
                     f"{summary['median_p50_ms']:.2f} | "
                     f"{summary['median_p99_ms']:.2f} | {summary['failures']} |"
                 )
@@ -246,6 +259,23 @@ def statements_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def profile_table(results: dict[str, Any]) -> str:
+    """Render each database's profile of workload 1 by layer as a Markdown table."""
+    lines = [
+        "| Database | Layer | Self % | Inclusive % |",
+        "| --- | --- | --- | --- |",
+    ]
+    for database, measured in results["databases"].items():
+        summary = measured.get("profile") or {}
+        inclusive = summary.get("inclusive_percent", {})
+        for layer, share in summary.get("self_percent", {}).items():
+            lines.append(
+                f"| {database} | {layer} | {share:.1f} | "
+                f"{inclusive.get(layer, 0.0):.1f} |"
+            )
+    return "\n".join(lines)
+
+
 def render_markdown(results: dict[str, Any], targets: Sequence[Target]) -> str:
     """Render a run as Markdown: machine, command, targets and tables."""
     machine = results["machine"]
@@ -262,5 +292,6 @@ def render_markdown(results: dict[str, Any], targets: Sequence[Target]) -> str:
         targets_table(targets),
         throughput_table(results),
         statements_table(results),
+        profile_table(results),
     ]
     return "\n\n".join(sections) + "\n"

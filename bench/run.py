@@ -30,20 +30,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-import orjson
-
-from bench import databases, dataset, engine_bench, profile, revalidation, wrk
+from bench import (
+    databases,
+    dataset,
+    engine_bench,
+    lists,
+    profile,
+    revalidation,
+    servers,
+    wrk,
+)
 from bench.dataset import Catalog, make_catalog
 from bench.machine import describe_machine, describe_software, git_commit
-from bench.processes import CLI, PYTHON, RunningProcess, running
-from bench.report import evaluate_targets, render_markdown, summarise_rounds
+from bench.processes import RunningProcess
+from bench.report import evaluate_targets, render_markdown
 from bench.settings import REPOSITORY, BenchSettings
 from bench.statements import CountCase, count_statements
 from bench.workloads import (
     CONNECTION,
     Workload,
-    check_same_answer,
     deep_page_depth,
     list_workloads,
 )
@@ -51,27 +56,13 @@ from db.crypto import KeyRing, use_keyring
 from graphql_api.pagination import encode_cursor
 from graphql_api.settings import DEFAULT_LIFECYCLE_CONCURRENCY
 from graphql_api.types.ordering import NEWEST_FIRST
-from tests.cli_support import free_port
 
 logger = logging.getLogger("bench.run")
 
 COMMAND = "make bench"
-# Seconds of the unrecorded wrk run before each server's first round.
-WARMUP_SECONDS = 2
 # Engine microbenchmark size: calls per round and rounds (the best counts).
 ENGINE_CALLS = 2000
 ENGINE_ROUNDS = 7
-# Variables that would change the servers' settings if the shell had them.
-_SERVER_VARIABLES = (
-    "DATABASE_URL",
-    "HOST",
-    "PORT",
-    "LOG_LEVEL",
-    "GRAPHQL_API_SECRET_KEY",
-    "GRAPHQL_API_DEMO",
-    "LIFECYCLE_CONCURRENCY",
-    "LIFECYCLE_LEASE_SECONDS",
-)
 
 
 def main() -> int:
@@ -155,11 +146,18 @@ def run_database(database: str, settings: BenchSettings) -> dict[str, Any]:
     """Prepare the dataset on `database` and run every workload against it."""
     work_dir = settings.work_dir / database
     with _prepared(database, settings, work_dir) as prepared:
+        # The load average shows whether other work shared the machine.
         facts = {
             "dataset_source": prepared.source,
             "prepare_seconds": round(prepared.seconds, 1),
+            "load_average_before": _load_average(),
         }
-        return {**facts, **_run_on(database, prepared.url, settings, work_dir)}
+        measured = _run_on(database, prepared.url, settings, work_dir)
+    return {**facts, **measured, "load_average_after": _load_average()}
+
+
+def _load_average() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
 
 
 @contextlib.contextmanager
@@ -175,30 +173,13 @@ def _prepared(
         yield prepared
 
 
-def _server_environment(database_url: str, log_level: str) -> dict[str, str]:
-    environment = {
-        key: value for key, value in os.environ.items() if key not in _SERVER_VARIABLES
-    }
-    environment["DATABASE_URL"] = database_url
-    environment["LOG_LEVEL"] = log_level
-    environment["GRAPHQL_API_SECRET_KEY"] = dataset.SECRET_KEY
-    return environment
-
-
-def _baseline_drivers(database: str) -> dict[str, str]:
-    """Name each baseline server by its driver; "baseline" is the reference."""
-    if database == "sqlite":
-        return {"baseline": "aiosqlite", "baseline (sqlite3 on loop)": "sqlite3"}
-    return {"baseline": "asyncpg"}
-
-
 def _run_on(
     database: str, url: str, settings: BenchSettings, work_dir: Path
 ) -> dict[str, Any]:
     catalog = make_catalog()
-    environment = _server_environment(url, settings.log_level)
+    environment = servers.server_environment(url, settings.log_level)
     with contextlib.ExitStack() as stack:
-        upstream = stack.enter_context(_start_upstream(work_dir, environment))
+        upstream = stack.enter_context(servers.start_upstream(work_dir, environment))
         asyncio.run(databases.point_at_upstream(url, upstream.base_url))
         workloads, deep_next_id = _make_workloads(url, settings.accounts)
         statements = asyncio.run(
@@ -207,22 +188,34 @@ def _run_on(
             )
         )
         server = stack.enter_context(
-            _start_server(url, work_dir, environment, settings)
+            servers.start_graphql_server(work_dir, environment)
         )
         baselines = {
             name: stack.enter_context(
-                _start_baseline(name, driver, url, work_dir, environment, settings)
+                servers.start_baseline(
+                    name, driver, url, work_dir, environment, settings
+                )
             )
-            for name, driver in _baseline_drivers(database).items()
+            for name, driver in servers.baseline_drivers(database).items()
         }
-        _verify_answers(server, baselines, workloads, catalog.token, deep_next_id)
-        measured = _measure_lists(
+        lists.verify_answers(server, baselines, workloads, catalog.token, deep_next_id)
+        measured = lists.measure_lists(
             server, baselines, workloads, catalog.token, settings, work_dir
         )
-        profile_summary = _profile(
-            server, workloads[0], catalog.token, settings, work_dir, database
-        )
-        bulk = _revalidate(server, upstream, catalog, settings)
+        # A failed profile or revalidation is recorded as a miss, so that the
+        # measurements taken before it are still written.
+        try:
+            profile_summary = _profile(
+                server, workloads[0], catalog.token, settings, work_dir, database
+            )
+        except profile.ProfilerError as error:
+            logger.error("profile_failed database=%s error=%s", database, error)
+            profile_summary = {"error": str(error)}
+        try:
+            bulk = _revalidate(server, upstream, catalog, settings)
+        except revalidation.RevalidationError as error:
+            logger.error("revalidation_failed database=%s error=%s", database, error)
+            bulk = {"error": str(error)}
         memory = server.memory()
     return {
         "workloads": measured,
@@ -256,183 +249,6 @@ def _count_cases(workloads: tuple[Workload, ...]) -> list[CountCase]:
 
 def _resized(workload: Workload, first: int) -> Workload:
     return dataclasses.replace(workload, first=first)
-
-
-# -- Servers ------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _start_upstream(
-    work_dir: Path, environment: dict[str, str]
-) -> Iterator[RunningProcess]:
-    port = free_port()
-    with running(
-        "upstream",
-        [PYTHON, "-m", "bench.upstream", "--port", str(port), "--delay-ms", "20"],
-        port=port,
-        ready_path="/_stats",
-        log_path=work_dir / "upstream.log",
-        environment=environment,
-    ) as server:
-        yield server
-
-
-@contextlib.contextmanager
-def _start_server(
-    url: str, work_dir: Path, environment: dict[str, str], settings: BenchSettings
-) -> Iterator[RunningProcess]:
-    port = free_port()
-    command = [
-        CLI,
-        "serve",
-        "--workers",
-        "1",
-        "--no-migrate",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    with running(
-        "graphql",
-        command,
-        port=port,
-        ready_path="/healthz",
-        log_path=work_dir / "server.log",
-        environment=environment,
-    ) as server:
-        yield server
-
-
-@contextlib.contextmanager
-def _start_baseline(
-    name: str,
-    driver: str,
-    url: str,
-    work_dir: Path,
-    environment: dict[str, str],
-    settings: BenchSettings,
-) -> Iterator[RunningProcess]:
-    port = free_port()
-    command = [
-        PYTHON,
-        "-m",
-        "bench.baseline",
-        "--port",
-        str(port),
-        "--database-url",
-        url,
-        "--driver",
-        driver,
-        "--log-level",
-        settings.log_level.lower(),
-    ]
-    with running(
-        name,
-        command,
-        port=port,
-        ready_path="/accounts",
-        log_path=work_dir / f"baseline-{driver}.log",
-        environment=environment,
-    ) as server:
-        yield server
-
-
-# -- Workloads 1 to 4 -----------------------------------------------------------
-
-
-def _post(url: str, body: dict[str, Any], token: str) -> Any:
-    response = httpx.post(
-        url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60
-    )
-    return response.json()
-
-
-def _verify_answers(
-    server: RunningProcess,
-    baselines: dict[str, RunningProcess],
-    workloads: tuple[Workload, ...],
-    token: str,
-    deep_next_id: str,
-) -> None:
-    """Check every server's answer before timing: same page, right deep page."""
-    for workload in workloads:
-        answer = _post(f"{server.base_url}/graphql", workload.graphql_body(), token)
-        for baseline in baselines.values():
-            expected = _post(
-                f"{baseline.base_url}/accounts", workload.baseline_body(), token
-            )
-            check_same_answer(answer, expected, workload)
-        if workload.key == "w3":
-            first_id = answer["data"][CONNECTION]["nodes"][0]["id"]
-            if first_id != deep_next_id:
-                raise AssertionError(
-                    f"the deep page starts at {first_id}, expected {deep_next_id}"
-                )
-    logger.info(
-        "answers_verified workloads=%d baselines=%d", len(workloads), len(baselines)
-    )
-
-
-def _body_files(
-    workloads: tuple[Workload, ...], work_dir: Path
-) -> dict[tuple[str, str], Path]:
-    files = {}
-    for workload in workloads:
-        for kind, body in (
-            ("graphql", workload.graphql_body()),
-            ("baseline", workload.baseline_body()),
-        ):
-            path = work_dir / f"body-{workload.key}-{kind}.json"
-            path.write_bytes(orjson.dumps(body))
-            files[workload.key, kind] = path
-    return files
-
-
-def _measure_lists(
-    server: RunningProcess,
-    baselines: dict[str, RunningProcess],
-    workloads: tuple[Workload, ...],
-    token: str,
-    settings: BenchSettings,
-    work_dir: Path,
-) -> dict[str, dict[str, Any]]:
-    """Run workloads 1 to 4 in rounds, alternating between the servers.
-
-    Alternating within each round spreads any drift of the machine (another
-    process, thermal limits) over all servers alike.
-    """
-    files = _body_files(workloads, work_dir)
-    targets = {"graphql": (f"{server.base_url}/graphql", "graphql")}
-    for name, baseline in baselines.items():
-        targets[name] = (f"{baseline.base_url}/accounts", "baseline")
-    warmup = wrk.LoadSettings(settings.connections, settings.threads, WARMUP_SECONDS)
-    for url, kind in targets.values():
-        for workload in workloads:
-            wrk.run_wrk(url, files[workload.key, kind], token, warmup)
-    load = wrk.LoadSettings(settings.connections, settings.threads, settings.duration)
-    raw: dict[str, dict[str, list[dict[str, Any]]]] = {
-        w.key: {name: [] for name in targets} for w in workloads
-    }
-    for round_number in range(1, settings.rounds + 1):
-        for workload in workloads:
-            for name, (url, kind) in targets.items():
-                summary = wrk.run_wrk(url, files[workload.key, kind], token, load)
-                raw[workload.key][name].append(summary)
-                logger.info(
-                    "wrk_finished round=%d workload=%s server=%r rps=%.0f "
-                    "p50_ms=%.2f failures=%d",
-                    round_number,
-                    workload.key,
-                    name,
-                    summary["requests_per_second"],
-                    summary["latency_us"]["p50"] / 1000,
-                    wrk.failures(summary),
-                )
-    return {
-        key: {name: summarise_rounds(rounds) for name, rounds in by_server.items()}
-        for key, by_server in raw.items()
-    }
 
 
 # -- Profile, revalidation ------------------------------------------------------

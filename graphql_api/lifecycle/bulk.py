@@ -20,24 +20,30 @@ import asyncio
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import httpx
 from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from config_engine.engine import Engine
-from config_engine.rate_limit import RetryWait
+from config_engine.rate_limit import OnWait, RetryWait
 from db import models
 from db.enums import IntegratedAccountStatus as Status
 from db.session import Database
 from db.types import utc_now
 from graphql_api.lifecycle import lease as leases
 from graphql_api.lifecycle.errors import LifecycleRejected
-from graphql_api.lifecycle.events import account_payload, new_event, status_event
+from graphql_api.lifecycle.events import (
+    PAYLOAD_COLUMNS,
+    account_payload,
+    new_event,
+    status_event,
+)
 from graphql_api.lifecycle.lease import ACCOUNT, Lease, LeaseKeeper
 from graphql_api.lifecycle.outcome import Operation, Outcome, TokenPolicy, run_steps
 from graphql_api.lifecycle.periodic import Periodic
@@ -54,6 +60,9 @@ CHUNK_SIZE = 500
 FLUSH_SIZE = 250
 FLUSH_INTERVAL = 0.05
 EVENT = models.Event.__table__  # type: ignore[attr-defined]
+# The account columns that a run reads. `last_action_result` is only written, so
+# reading and decrypting it would be wasted work.
+_READ_COLUMNS = tuple(name for name in PAYLOAD_COLUMNS if name != "last_action_result")
 _POST_INSTALL_DUE = frozenset(
     {Status.CONNECTING.value, Status.POST_INSTALL_ERROR.value}
 )
@@ -75,34 +84,11 @@ class BulkResult:
     problem_counts: Counter[str] = field(default_factory=Counter)
 
 
-class IntegrationGate:
-    """The concurrency slots and the rate-limit pause of one integration."""
-
-    def __init__(self, concurrency: int) -> None:
-        self._slots = asyncio.Semaphore(concurrency)
-        self._paused_until = 0.0
-
-    def on_wait(self, wait: RetryWait) -> None:
-        """Pause the integration while the engine waits out a rate limit."""
-        if wait.reason == "rate_limited":
-            until = asyncio.get_running_loop().time() + wait.seconds
-            self._paused_until = max(self._paused_until, until)
-
-    async def __aenter__(self) -> None:
-        await self._slots.acquire()
-        loop = asyncio.get_running_loop()
-        while (delay := self._paused_until - loop.time()) > 0:
-            await asyncio.sleep(delay)
-
-    async def __aexit__(self, *_exc: object) -> None:
-        self._slots.release()
-
-
 @dataclass(slots=True)
 class _Item:
-    """A claimed account and its configs."""
+    """A claimed account, as its column values, and its install's configs."""
 
-    row: models.IntegratedAccount
+    row: Mapping[str, Any]
     configs: Configs
 
 
@@ -115,6 +101,54 @@ class _Done:
     outcome: Outcome
 
 
+class _Lane:
+    """The queue, workers and rate-limit pause of one integration.
+
+    `concurrency` workers take accounts from the queue, so at most that many
+    of the integration's accounts talk to the upstream at once. When the
+    engine waits out a rate limit, `on_wait` pauses every worker of the lane
+    for the same time.
+    """
+
+    def __init__(
+        self,
+        concurrency: int,
+        handle: Callable[[_Item, Engine], Awaitable[None]],
+        new_engine: Callable[[OnWait], Engine],
+    ) -> None:
+        self.queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._handle = handle
+        self._paused_until = 0.0
+        self._workers = [
+            asyncio.create_task(self._work(new_engine(self.on_wait)))
+            for _ in range(concurrency)
+        ]
+
+    def on_wait(self, wait: RetryWait) -> None:
+        """Pause the lane while the engine waits out a rate limit."""
+        if wait.reason == "rate_limited":
+            until = asyncio.get_running_loop().time() + wait.seconds
+            self._paused_until = max(self._paused_until, until)
+
+    async def close(self) -> None:
+        """Let the workers finish the queue, then wait for them."""
+        for _ in self._workers:
+            self.queue.put_nowait(None)
+        await asyncio.gather(*self._workers)
+
+    def cancel(self) -> None:
+        """Stop the workers at once, as when the request is cancelled."""
+        for worker in self._workers:
+            worker.cancel()
+
+    async def _work(self, engine: Engine) -> None:
+        loop = asyncio.get_running_loop()
+        while (item := await self.queue.get()) is not None:
+            while (delay := self._paused_until - loop.time()) > 0:
+                await asyncio.sleep(delay)
+            await self._handle(item, engine)
+
+
 class BulkRevalidation:
     """One `revalidateIntegratedAccounts` call."""
 
@@ -125,8 +159,14 @@ class BulkRevalidation:
             leases.new_lease_id(), Operation.BULK_REVALIDATE, service.lease_seconds
         )
         self.result = BulkResult()
-        self._gates: dict[uuid.UUID, IntegrationGate] = {}
-        self._engines: dict[uuid.UUID, Engine] = {}
+        self._lanes: dict[uuid.UUID, _Lane] = {}
+        self._clients: list[httpx.AsyncClient] = []
+        self._configs: dict[uuid.UUID, Configs] = {}
+        # Claimed accounts not yet run; the next chunk is claimed only while
+        # there are fewer than CHUNK_SIZE, to bound memory and lease time.
+        self._waiting = 0
+        self._room = asyncio.Event()
+        self._room.set()
         self._targets: dict[tuple[uuid.UUID, str | None, bool], RunTarget] = {}
         self._writer = _ResultWriter(self.database, self.lease, self.result)
 
@@ -134,20 +174,19 @@ class BulkRevalidation:
         """Revalidate every account that matches `conditions`."""
         ids = await self._matching_ids(conditions)
         self.result.matched = len(ids)
-        tasks: set[asyncio.Task[None]] = set()
         async with LeaseKeeper(self.database, self.lease), self._writer:
             try:
                 for start in range(0, len(ids), CHUNK_SIZE):
-                    while len(tasks) > CHUNK_SIZE:
-                        _, tasks = await asyncio.wait(
-                            tasks, return_when=asyncio.FIRST_COMPLETED
-                        )
+                    await self._room.wait()
                     for item in await self._claim(ids[start : start + CHUNK_SIZE]):
-                        tasks.add(asyncio.create_task(self._revalidate(item)))
-                await asyncio.gather(*tasks)
+                        self._enqueue(item)
+                for lane in self._lanes.values():
+                    await lane.close()
             finally:
-                for task in tasks:
-                    task.cancel()
+                for lane in self._lanes.values():
+                    lane.cancel()
+                for client in self._clients:
+                    await client.aclose()
         # Accounts whose result could not be written keep no lease.
         await leases.release(self.database, self.lease)
         logger.info(
@@ -159,6 +198,31 @@ class BulkRevalidation:
             self.result.skipped,
         )
         return self.result
+
+    def _enqueue(self, item: _Item) -> None:
+        self._waiting += 1
+        if self._waiting >= CHUNK_SIZE:
+            self._room.clear()
+        self._lane(item.row["integration_id"]).queue.put_nowait(item)
+
+    def _lane(self, integration_id: uuid.UUID) -> _Lane:
+        lane = self._lanes.get(integration_id)
+        if lane is None:
+            lane = _Lane(
+                self.service.settings.lifecycle_concurrency,
+                self._revalidate,
+                self._new_engine,
+            )
+            self._lanes[integration_id] = lane
+        return lane
+
+    def _new_engine(self, on_wait: OnWait) -> Engine:
+        # One connection per worker: a worker sends one request at a time, and
+        # httpcore's pool spends time quadratic in its connection count on
+        # every request, which a pool shared by many workers pays in full.
+        client = self.service.new_client(max_connections=1)
+        self._clients.append(client)
+        return Engine(client=client, on_wait=on_wait)
 
     async def _matching_ids(
         self, conditions: Sequence[ColumnElement[bool]]
@@ -172,98 +236,102 @@ class BulkRevalidation:
             return list((await session.scalars(query)).all())
 
     async def _claim(self, ids: list[uuid.UUID]) -> list[_Item]:
+        """Claim the free accounts among `ids` and read them with their configs.
+
+        Accounts are read as plain column values, not ORM objects, and each
+        install's configs are read once per call, because both cost far more
+        per account than the upstream request's own processing.
+        """
         async with self.database.write_session() as session:
             claimed = await leases.claim_in_session(session, ids, self.lease)
         self.result.skipped += len(ids) - claimed
         if not claimed:
             return []
+        columns = [ACCOUNT.c[name] for name in _READ_COLUMNS]
+        query = select(*columns).where(
+            ACCOUNT.c.id.in_(ids), ACCOUNT.c.lease_id == self.lease.lease_id
+        )
+        async with self.database.read_session() as session:
+            rows = [dict(row._mapping) for row in await session.execute(query)]
+            await self._load_configs(
+                session, {row["environment_integration_id"] for row in rows}
+            )
+        return [
+            _Item(row, self._configs[row["environment_integration_id"]]) for row in rows
+        ]
+
+    async def _load_configs(
+        self, session: AsyncSession, install_ids: set[uuid.UUID]
+    ) -> None:
+        missing = install_ids - self._configs.keys()
+        if not missing:
+            return
         query = (
             select(
-                models.IntegratedAccount,
-                models.Integration.config,
-                models.EnvironmentIntegration.override,
+                col(models.EnvironmentIntegration.id),
+                col(models.Integration.config),
+                col(models.EnvironmentIntegration.override),
             )
             .join(
                 models.Integration,
                 col(models.Integration.id)
-                == col(models.IntegratedAccount.integration_id),
+                == col(models.EnvironmentIntegration.integration_id),
             )
-            .join(
-                models.EnvironmentIntegration,
-                col(models.EnvironmentIntegration.id)
-                == col(models.IntegratedAccount.environment_integration_id),
-            )
-            .where(
-                col(models.IntegratedAccount.id).in_(ids),
-                col(models.IntegratedAccount.lease_id) == self.lease.lease_id,
-            )
+            .where(col(models.EnvironmentIntegration.id).in_(missing))
         )
-        async with self.database.read_session() as session:
-            rows = (await session.execute(query)).all()
-        return [
-            _Item(row, Configs(config or {}, override or {}))
-            for row, config, override in rows
-        ]
+        for install_id, config, override in await session.execute(query):
+            self._configs[install_id] = Configs(config or {}, override or {})
 
-    async def _revalidate(self, item: _Item) -> None:
+    async def _revalidate(self, item: _Item, engine: Engine) -> None:
         """Run one account's steps; its lease stays for the writer to release."""
+        try:
+            done = await self._run_steps(item, engine)
+        finally:
+            self._waiting -= 1
+            if self._waiting < CHUNK_SIZE:
+                self._room.set()
+        if done is not None:
+            await self._writer.add(done)
+
+    async def _run_steps(self, item: _Item, engine: Engine) -> _Done | None:
         try:
             target = self._target(item)
         except LifecycleRejected as rejected:
             # The config cannot run: the account is left as it was.
             for problem in rejected.problems:
                 self.result.problem_counts[problem.code] += 1
-            return
-        run = AccountRun(
-            self._engine(item.row.integration_id), target, dict(item.row.context)
-        )
+            return None
+        run = AccountRun(engine, target, dict(item.row["context"]))
         try:
-            async with self._gate(item.row.integration_id):
-                outcome = await run_steps(
-                    run,
-                    creating=False,
-                    token_policy=TokenPolicy.IF_EXPIRED,
-                    post_install=str(item.row.status) in _POST_INSTALL_DUE,
-                )
+            outcome = await run_steps(
+                run,
+                creating=False,
+                token_policy=TokenPolicy.IF_EXPIRED,
+                post_install=str(item.row["status"]) in _POST_INSTALL_DUE,
+            )
         except Exception:
             # A bug, not an upstream failure: leave this account as it was.
             logger.exception(
-                "bulk_revalidation_account_failed account_id=%s", item.row.id
+                "bulk_revalidation_account_failed account_id=%s", item.row["id"]
             )
-            return
-        await self._writer.add(_Done(item, run, outcome))
+            return None
+        return _Done(item, run, outcome)
 
     def _target(self, item: _Item) -> RunTarget:
         """Return the account's run target, shared by the accounts of one install."""
         row = item.row
         key = (
-            row.environment_integration_id,
-            row.authentication_method,
-            row.is_sandbox,
+            row["environment_integration_id"],
+            row["authentication_method"],
+            row["is_sandbox"],
         )
         target = self._targets.get(key)
         if target is None:
             config = effective(item.configs)
-            method, scheme = authentication(config, row.authentication_method)
-            target = RunTarget(config, scheme, method, row.is_sandbox)
+            method, scheme = authentication(config, row["authentication_method"])
+            target = RunTarget(config, scheme, method, row["is_sandbox"])
             self._targets[key] = target
         return target
-
-    def _gate(self, integration_id: uuid.UUID) -> IntegrationGate:
-        gate = self._gates.get(integration_id)
-        if gate is None:
-            gate = IntegrationGate(self.service.settings.lifecycle_concurrency)
-            self._gates[integration_id] = gate
-        return gate
-
-    def _engine(self, integration_id: uuid.UUID) -> Engine:
-        engine = self._engines.get(integration_id)
-        if engine is None:
-            engine = Engine(
-                client=self.service.client, on_wait=self._gate(integration_id).on_wait
-            )
-            self._engines[integration_id] = engine
-        return engine
 
 
 class _ResultWriter:
@@ -302,7 +370,7 @@ class _ResultWriter:
 
     async def _write(self, results: list[_Done]) -> None:
         now = utc_now()
-        changed = [done.item.row.id for done in results if done.run.changed_keys]
+        changed = [done.item.row["id"] for done in results if done.run.changed_keys]
         async with self.database.write_session() as session:
             stored = await _stored_contexts(session, changed)
             plain, with_context, events = [], [], []
@@ -325,52 +393,59 @@ class _ResultWriter:
         stored: dict[uuid.UUID, dict[str, Any]],
         now: datetime,
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """Apply a result to the detached row; return its UPDATE and event values."""
+        """Return the UPDATE parameters of a result and its event values, if any."""
         row, run, outcome = done.item.row, done.run, done.outcome
-        previous_status = str(row.status)
-        if outcome.status is not None:
-            row.status = outcome.status
-            row.last_error = outcome.last_error
-        if run.token is not None:
-            row.credentials_expire_at = run.token.expires_at
-            row.last_refreshed_at = run.refreshed_at
-        if run.validated_at is not None:
-            row.last_validated_at = run.validated_at
-        row.last_action_result = run.record(Operation.BULK_REVALIDATE, outcome.failure)
-        row.updated_at = now
-        params = {
-            "b_id": row.id,
-            "b_status": str(row.status),
-            "b_last_error": row.last_error,
-            "b_last_action_result": row.last_action_result,
-            "b_credentials_expire_at": row.credentials_expire_at,
-            "b_last_refreshed_at": row.last_refreshed_at,
-            "b_last_validated_at": row.last_validated_at,
-            "b_updated_at": now,
-        }
-        if row.id in stored:
-            context = dict(stored[row.id])
-            for key in run.changed_keys:
-                if key in run.context:
-                    context[key] = run.context[key]
-                else:
-                    context.pop(key, None)
-            row.context = context
-            params["b_context"] = context
-        self._count(row, outcome)
-        event_type = status_event(previous_status, str(row.status), reconnected=False)
-        if event_type is None:
-            return params, None
-        configs = done.item.configs
-        payload = account_payload(row, configs.integration, configs.override)
-        event = new_event(event_type, row, payload, at=now)
-        return params, _event_values(event)
-
-    def _count(self, row: models.IntegratedAccount, outcome: Outcome) -> None:
+        values = _result_values(row, run, outcome, now)
+        if row["id"] in stored:
+            values["context"] = _merged(stored[row["id"]], run)
         self.result.revalidated += 1
-        self.result.status_counts[str(row.status)] += 1
+        self.result.status_counts[values["status"]] += 1
         for problem in outcome.problems:
             self.result.problem_counts[problem.code] += 1
+        params = {f"b_{name}": value for name, value in values.items()}
+        params["b_id"] = row["id"]
+        event_type = status_event(
+            str(row["status"]), values["status"], reconnected=False
+        )
+        if event_type is None:
+            return params, None
+        after = {**row, **values}
+        configs = done.item.configs
+        payload = account_payload(after, configs.integration, configs.override)
+        event = new_event(event_type, after, payload, at=now)
+        return params, _event_values(event)
+
+
+def _result_values(
+    row: Mapping[str, Any], run: AccountRun, outcome: Outcome, now: datetime
+) -> dict[str, Any]:
+    """Return the column values that a run's result sets, context aside."""
+    status, last_error = str(row["status"]), row["last_error"]
+    if outcome.status is not None:
+        status, last_error = outcome.status.value, outcome.last_error
+    expires_at, refreshed_at = row["credentials_expire_at"], row["last_refreshed_at"]
+    if run.token is not None:
+        expires_at, refreshed_at = run.token.expires_at, run.refreshed_at
+    return {
+        "status": status,
+        "last_error": last_error,
+        "last_action_result": run.record(Operation.BULK_REVALIDATE, outcome.failure),
+        "credentials_expire_at": expires_at,
+        "last_refreshed_at": refreshed_at,
+        "last_validated_at": run.validated_at or row["last_validated_at"],
+        "updated_at": now,
+    }
+
+
+def _merged(stored: dict[str, Any], run: AccountRun) -> dict[str, Any]:
+    """Merge the context keys that a run changed into the stored context."""
+    context = dict(stored)
+    for key in run.changed_keys:
+        if key in run.context:
+            context[key] = run.context[key]
+        else:
+            context.pop(key, None)
+    return context
 
 
 async def _stored_contexts(

@@ -61,30 +61,57 @@ def status_event(
     return _STATUS_EVENTS.get(Status(current))
 
 
+# The account columns that an event payload describes.
+PAYLOAD_COLUMNS = (
+    "id",
+    "tenant_id",
+    "environment_id",
+    "environment_integration_id",
+    "integration_id",
+    "status",
+    "is_sandbox",
+    "authentication_method",
+    "region",
+    "last_error",
+    "context",
+    "last_action_result",
+    "credentials_expire_at",
+    "last_refreshed_at",
+    "last_validated_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def account_values(account: models.IntegratedAccount) -> dict[str, Any]:
+    """Return the columns of an account row that an event payload reads."""
+    return {name: getattr(account, name) for name in PAYLOAD_COLUMNS}
+
+
 def account_payload(
-    account: models.IntegratedAccount,
+    account: Mapping[str, Any],
     integration_config: Mapping[str, Any] | None,
     override: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """Describe an account as JSON, without credentials."""
+    """Describe an account, given as its column values, as JSON without credentials."""
     return {
-        "id": str(account.id),
-        "tenant_id": account.tenant_id,
-        "environment_id": str(account.environment_id),
-        "environment_integration_id": str(account.environment_integration_id),
-        "integration_id": str(account.integration_id),
-        "status": str(account.status),
-        "is_sandbox": account.is_sandbox,
-        "authentication_method": _optional_text(account.authentication_method),
-        "region": str(account.region),
-        "last_error": account.last_error,
-        "context": redact_context(account.context, integration_config, override),
-        "last_action_result": redact_value(account.last_action_result),
-        "credentials_expire_at": _iso(account.credentials_expire_at),
-        "last_refreshed_at": _iso(account.last_refreshed_at),
-        "last_validated_at": _iso(account.last_validated_at),
-        "created_at": _iso(account.created_at),
-        "updated_at": _iso(account.updated_at),
+        "id": str(account["id"]),
+        "tenant_id": account["tenant_id"],
+        "environment_id": str(account["environment_id"]),
+        "environment_integration_id": str(account["environment_integration_id"]),
+        "integration_id": str(account["integration_id"]),
+        "status": str(account["status"]),
+        "is_sandbox": account["is_sandbox"],
+        "authentication_method": _optional_text(account["authentication_method"]),
+        "region": str(account["region"]),
+        "last_error": account["last_error"],
+        "context": redact_context(account["context"], integration_config, override),
+        "last_action_result": redact_value(account["last_action_result"]),
+        "credentials_expire_at": _iso(account["credentials_expire_at"]),
+        "last_refreshed_at": _iso(account["last_refreshed_at"]),
+        "last_validated_at": _iso(account["last_validated_at"]),
+        "created_at": _iso(account["created_at"]),
+        "updated_at": _iso(account["updated_at"]),
     }
 
 
@@ -98,17 +125,20 @@ def _optional_text(value: object) -> str | None:
 
 def new_event(
     event_type: EventType,
-    account: models.IntegratedAccount,
+    account: Mapping[str, Any],
     payload: dict[str, Any],
     *,
     at: datetime | None = None,
 ) -> models.Event:
-    """Build the event row of `account`; the caller adds it to a session."""
+    """Build the event row of an account given as its column values.
+
+    The caller adds the row to a session.
+    """
     return models.Event(
         type=event_type.value,
-        environment_id=account.environment_id,
-        integrated_account_id=account.id,
-        integration_id=account.integration_id,
+        environment_id=account["environment_id"],
+        integrated_account_id=account["id"],
+        integration_id=account["integration_id"],
         payload=payload,
         created_at=at or utc_now(),
     )
@@ -129,12 +159,13 @@ async def add_account_event(
     install = await session.get(
         models.EnvironmentIntegration, account.environment_integration_id
     )
+    values = account_values(account)
     payload = account_payload(
-        account,
+        values,
         integration.config if integration else None,
         install.override if install else None,
     )
-    event = new_event(event_type, account, payload)
+    event = new_event(event_type, values, payload)
     session.add(event)
     return event
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from graphql_api.lifecycle.store import (
     store_context,
 )
 from graphql_api.lifecycle.targets import authentication, checked_context, effective
+from graphql_api.secrets import mark_context_secrets
 from graphql_api.settings import Settings
 
 logger = logging.getLogger("graphql_api.lifecycle")
@@ -101,6 +103,7 @@ class LifecycleService:
         self.database = database
         self.settings = settings
         self._client: httpx.AsyncClient | None = None
+        self._ssl_context: ssl.SSLContext | None = None
 
     @property
     def lease_seconds(self) -> float:
@@ -114,15 +117,26 @@ class LifecycleService:
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """The HTTP client that every upstream call of this service shares."""
+        """The HTTP client that the single-account operations share."""
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                limits=httpx.Limits(
-                    max_connections=MAX_CONNECTIONS,
-                    max_keepalive_connections=MAX_CONNECTIONS,
-                )
-            )
+            self._client = self.new_client(max_connections=MAX_CONNECTIONS)
         return self._client
+
+    def new_client(self, *, max_connections: int) -> httpx.AsyncClient:
+        """Return a new HTTP client; the caller closes it.
+
+        Every client shares one TLS context, because loading the CA
+        certificates takes far longer than the rest of a client's setup.
+        """
+        if self._ssl_context is None:
+            self._ssl_context = httpx.create_ssl_context()
+        return httpx.AsyncClient(
+            verify=self._ssl_context,
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+            ),
+        )
 
     def engine(self) -> Engine:
         """Return a config engine that sends through the shared client."""
@@ -337,6 +351,9 @@ class LifecycleService:
                 loaded.configs.override,
             )
             context, expires_at = normalize_token(merged, utc_now())
+            context = mark_context_secrets(
+                context, loaded.configs.integration, loaded.configs.override
+            )
         except BaseException:
             await leases.release(self.database, lease)
             raise

@@ -27,6 +27,7 @@ from graphql_api.auth import Principal
 from graphql_api.lifecycle.events import (
     EventType,
     account_payload,
+    account_values,
     add_account_event,
     new_event,
     status_event,
@@ -34,6 +35,7 @@ from graphql_api.lifecycle.events import (
 from graphql_api.lifecycle.lease import Lease, released_values
 from graphql_api.lifecycle.outcome import Operation, Outcome
 from graphql_api.lifecycle.run import AccountRun
+from graphql_api.secrets import mark_context_secrets
 
 logger = logging.getLogger("graphql_api.lifecycle")
 
@@ -140,11 +142,15 @@ async def insert_account(
     account.lease_id = lease.lease_id
     account.lease_operation = lease.operation
     account.lease_expires_at = lease.expiry(now)
+    account.context = mark_context_secrets(
+        account.context, configs.integration, configs.override
+    )
     async with database.write_session() as session:
         session.add(account)
         await session.flush()
-        payload = account_payload(account, configs.integration, configs.override)
-        session.add(new_event(EventType.CREATED, account, payload, at=now))
+        values = account_values(account)
+        payload = account_payload(values, configs.integration, configs.override)
+        session.add(new_event(EventType.CREATED, values, payload, at=now))
     return account
 
 
@@ -214,7 +220,7 @@ def _apply_result(
 ) -> EventType | None:
     previous_status, previous_context = row.status, row.context
     if finish.replace_context:
-        row.context = dict(run.context)
+        row.context = mark_context_secrets(run.context, run.target.config)
         row.credentials_expire_at = finish.credentials_expire_at
     else:
         row.context = _merged_context(row.context, run)
@@ -287,7 +293,8 @@ def _merged_context(stored: Mapping[str, Any], run: AccountRun) -> dict[str, Any
             merged[key] = run.context[key]
         else:
             merged.pop(key, None)
-    return merged
+    # The effective config declares the password fields of both configs.
+    return mark_context_secrets(merged, run.target.config)
 
 
 def _apply_token(row: models.IntegratedAccount, run: AccountRun) -> None:

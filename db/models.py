@@ -171,6 +171,27 @@ class IntegratedAccount(SQLModel, table=True):
             "created_at",
             "id",
         ),
+        # Environment tokens, the usual case, read one environment, so each
+        # order and the status filter get an index that starts with it.
+        Index(
+            "ix_integrated_account_environment_updated_at_id",
+            "environment_id",
+            "updated_at",
+            "id",
+        ),
+        Index(
+            "ix_integrated_account_environment_tenant_id_id",
+            "environment_id",
+            "tenant_id",
+            "id",
+        ),
+        Index(
+            "ix_integrated_account_environment_status_created_at_id",
+            "environment_id",
+            "status",
+            "created_at",
+            "id",
+        ),
     )
 
     id: uuid.UUID = _id_column()

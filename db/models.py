@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Column, ForeignKey, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from db.crypto import SecretJSON
 from db.enums import (
     AuthenticationMethod,
     IntegratedAccountStatus,
@@ -118,7 +119,8 @@ class Integration(SQLModel, table=True):
     sharing: SharingPolicy = Field(
         default=SharingPolicy.DENY, index=True, sa_type=String(10)
     )
-    config: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+    # Secret values, such as the OAuth client secret, are stored encrypted.
+    config: dict[str, Any] = Field(default_factory=dict, sa_type=SecretJSON)
     version: int = Field(default=1)
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
@@ -141,7 +143,7 @@ class EnvironmentIntegration(SQLModel, table=True):
     environment_id: uuid.UUID = _foreign_key("environment.id")
     show_in_catalog: bool = Field(default=True, index=True)
     is_enabled: bool = Field(default=True, index=True)
-    override: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+    override: dict[str, Any] = Field(default_factory=dict, sa_type=SecretJSON)
     created_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
 
@@ -199,14 +201,14 @@ class IntegratedAccount(SQLModel, table=True):
     environment_id: uuid.UUID = _foreign_key("environment.id")
     environment_integration_id: uuid.UUID = _foreign_key("environment_integration.id")
     integration_id: uuid.UUID = _foreign_key("integration.id")
-    context: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+    # Credential values are stored encrypted: keys named like a secret, and the
+    # password fields that `graphql_api.secrets.mark_context_secrets` marks.
+    context: dict[str, Any] = Field(default_factory=dict, sa_type=SecretJSON)
     status: IntegratedAccountStatus = Field(
         default=IntegratedAccountStatus.CONNECTING, sa_type=String(30)
     )
     last_error: str | None = Field(default=None)
-    last_action_result: dict[str, Any] | None = Field(
-        default=None, sa_type=JSONDocument
-    )
+    last_action_result: dict[str, Any] | None = Field(default=None, sa_type=SecretJSON)
     is_sandbox: bool = Field(default=False, index=True)
     authentication_method: AuthenticationMethod | None = Field(
         default=None, index=True, sa_type=String(40)

@@ -25,6 +25,8 @@ from graphql_api.demo.upstream import (
 from graphql_api.health import HealthEndpoints
 from graphql_api.http import graphql_routes
 from graphql_api.lifecycle import LifecycleService, lifecycle_running, register_service
+from graphql_api.security.keys import install_keyring
+from graphql_api.security.middleware import SecurityMiddleware
 from graphql_api.settings import Settings
 
 logger = logging.getLogger("graphql_api.http")
@@ -80,6 +82,8 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     The application disposes of the database's connections when it shuts
     down, including a database passed in by the caller.
     """
+    # Refuses a missing or placeholder key before anything touches the data.
+    install_keyring(settings)
     database = database or Database(settings.database_url)
     lifecycle = LifecycleService(database, settings)
     register_service(lifecycle)
@@ -106,6 +110,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
         # The demo's vendor-like upstream, on this server's own loopback port.
         routes.append(Mount(UPSTREAM_PREFIX, app=DemoUpstream().app()))
     app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(SecurityMiddleware, settings=settings.security)
     app.add_middleware(RequestLogMiddleware)
     return app
 

@@ -25,10 +25,13 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from db.crypto import SealedValueError, generate_key
 from db.migrate import current_revision, head_revision, upgrade
 from db.models import ApiToken, Team
 from db.session import Database
 from db.types import utc_now
+from graphql_api.security.keys import install_keyring, resolve_secret_key
+from graphql_api.security.logs import install_log_redaction
 from graphql_api.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
 from graphql_api.tokens import generate_token, hash_token
 
@@ -48,7 +51,9 @@ settings (environment variables, read once at start; flags override them):
   DATABASE_URL            SQLAlchemy URL, default {DEFAULT_DATABASE_URL}
   HOST, PORT              address that serve listens on, default 127.0.0.1:8000
   LOG_LEVEL               DEBUG, INFO, WARNING, ERROR or CRITICAL, default INFO
-  GRAPHQL_API_SECRET_KEY  secret key of the server
+  GRAPHQL_API_SECRET_KEY  keys that encrypt stored credentials, comma-separated,
+                          the first one encrypting; required by serve (except
+                          with --demo), import and rotate-key
 
 exit codes:
   {EXIT_OK}  success
@@ -75,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(settings)
     try:
         return _dispatch(arguments, settings)
+    except SettingsError as error:
+        _exit_usage(parser, str(error))
     except CommandError as error:
         print(f"graphql-api: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
@@ -121,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_schema(commands)
     _add_create_token(commands)
     _add_import(commands)
+    _add_generate_key(commands)
+    _add_rotate_key(commands)
+    _add_revoke_token(commands)
     _add_config_commands(commands)
     return parser
 
@@ -232,6 +242,44 @@ def _add_import(commands: Any) -> None:
     parser.set_defaults(handler=run_import)
 
 
+def _add_generate_key(commands: Any) -> None:
+    parser = commands.add_parser(
+        "generate-key",
+        help="print a new random value for GRAPHQL_API_SECRET_KEY",
+        description="Print a new random 256-bit key for GRAPHQL_API_SECRET_KEY.",
+    )
+    parser.set_defaults(handler=run_generate_key)
+
+
+def _add_rotate_key(commands: Any) -> None:
+    parser = commands.add_parser(
+        "rotate-key",
+        help="re-encrypt every stored secret with the first key",
+        description=(
+            "Re-encrypt every stored secret with the first key of "
+            "GRAPHQL_API_SECRET_KEY. To replace a key, set "
+            "GRAPHQL_API_SECRET_KEY=NEW,OLD, run rotate-key, then drop OLD. "
+            "Secrets stored in plain text are encrypted too."
+        ),
+    )
+    _add_database_options(parser)
+    parser.set_defaults(handler=run_rotate_key)
+
+
+def _add_revoke_token(commands: Any) -> None:
+    parser = commands.add_parser(
+        "revoke-token",
+        help="revoke an API token",
+        description=(
+            "Revoke an API token, given as the token itself (gapi_...) or as "
+            "its id. Requests with it get 401 from then on."
+        ),
+    )
+    parser.add_argument("token", metavar="TOKEN_OR_ID", help="the token or its id")
+    _add_database_options(parser)
+    parser.set_defaults(handler=run_revoke_token)
+
+
 def _add_config_commands(commands: Any) -> None:
     """Register the config engine's `config` commands.
 
@@ -324,6 +372,7 @@ def _configure_logging(settings: Settings) -> None:
         level=settings.logging_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    install_log_redaction()
     if settings.logging_level > logging.DEBUG:
         # Alembic logs each step at INFO; _migrate logs one line instead.
         logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -399,6 +448,7 @@ def run_import(arguments: argparse.Namespace, settings: Settings) -> int:
     """Import Truto records and print what was created and updated."""
     from graphql_api.importer import ImportFailed, import_files
 
+    install_keyring(settings)
     _migrate(arguments, settings)
     try:
         summary = asyncio.run(
@@ -426,6 +476,10 @@ def run_serve(arguments: argparse.Namespace, settings: Settings) -> int:
     """Apply pending migrations, load the demo data if asked, and serve."""
     import uvicorn
 
+    # Demo mode without a key gets the public demo key, which the workers
+    # then read from the environment like any other key.
+    settings = resolve_secret_key(settings)
+    install_keyring(settings)
     _migrate(arguments, settings)
     if settings.demo:
         _print_demo_access(settings)
@@ -449,6 +503,54 @@ def run_serve(arguments: argparse.Namespace, settings: Settings) -> int:
         port=settings.port,
         log_level=settings.log_level.lower(),
     )
+    return EXIT_OK
+
+
+def run_generate_key(arguments: argparse.Namespace, settings: Settings) -> int:
+    """Print a new random key for GRAPHQL_API_SECRET_KEY."""
+    print(generate_key())
+    return EXIT_OK
+
+
+def run_rotate_key(arguments: argparse.Namespace, settings: Settings) -> int:
+    """Re-encrypt every stored secret with the first configured key."""
+    from graphql_api.security.rotation import rotate_secrets
+
+    keyring = install_keyring(settings)
+    _migrate(arguments, settings)
+    try:
+        summary = asyncio.run(
+            _with_database(settings, lambda database: rotate_secrets(database, keyring))
+        )
+    except SealedValueError as error:
+        raise CommandError(str(error)) from None
+    print(summary.describe(keyring.primary_key_id))
+    return EXIT_OK
+
+
+def run_revoke_token(arguments: argparse.Namespace, settings: Settings) -> int:
+    """Revoke an API token given as its text or its id."""
+    from graphql_api.security.revocation import TokenNotFoundError, revoke_token
+
+    _migrate(arguments, settings)
+    try:
+        revoked = asyncio.run(
+            _with_database(
+                settings, lambda database: revoke_token(database, arguments.token)
+            )
+        )
+    except (ValueError, TokenNotFoundError) as error:
+        raise CommandError(str(error)) from None
+    when = revoked.revoked_at.isoformat()
+    if revoked.already_revoked:
+        print(
+            f"API token {revoked.id} of team {revoked.team_name!r} was already "
+            f"revoked at {when}."
+        )
+    else:
+        print(
+            f"Revoked API token {revoked.id} of team {revoked.team_name!r} at {when}."
+        )
     return EXIT_OK
 
 

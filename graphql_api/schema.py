@@ -1,7 +1,8 @@
 """The strawberry schema of the API and its printed SDL.
 
-Documents are limited in depth, aliases and tokens so that one request
-cannot ask for an unbounded amount of work.
+Documents are limited in tokens, depth, aliases and node cost so that one
+request cannot ask for an unbounded amount of work (see
+`graphql_api.security.limits`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -18,15 +18,11 @@ from graphql_api.errors import ReportErrors
 from graphql_api.mutations import Mutation
 from graphql_api.mutations.lifecycle import LifecycleMutation
 from graphql_api.scalars import SCALAR_MAP
+from graphql_api.security.limits import QueryLimits
 from graphql_api.subscriptions import Subscription
 from graphql_api.types.event import EventQuery, add_events_field
 from graphql_api.types.integrated_account import IntegratedAccount
 from graphql_api.types.query import Query
-
-# Deep enough for account -> install -> environment -> accounts -> edges -> node.
-MAX_QUERY_DEPTH = 12
-MAX_ALIASES = 50
-MAX_TOKENS = 4000
 
 
 class ApiSchema(strawberry.Schema):
@@ -45,12 +41,7 @@ class ApiSchema(strawberry.Schema):
 
 
 def _extensions() -> list[Any]:
-    return [
-        ReportErrors,
-        lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-    ]
+    return [ReportErrors, QueryLimits]
 
 
 # The account lifecycle adds the root `events` list, `IntegratedAccount.events`

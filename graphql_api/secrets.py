@@ -1,7 +1,8 @@
 """Rules that keep credentials and client secrets out of API responses.
 
 Redaction removes a key together with its value; it never masks. A key is
-secret when its name looks like a credential (`is_secret_key`), at any depth
+secret when its name looks like a credential (`is_secret_key`, the rule that
+`db.crypto` also uses to choose the values it encrypts at rest), at any depth
 of the document. In an account's context, the credential fields that the
 integration declares with ``"type": "password"`` are secret too.
 
@@ -11,45 +12,21 @@ write back a document that it read in redacted form without erasing them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-# Words that make a key secret wherever they appear in its name, such as
-# "client_secret", "secretAccessKey" or "db_password".
-_SECRET_WORDS = frozenset({"secret", "secrets", "password", "passwd", "passphrase"})
-# Words that make a key secret as its last word, such as "access_token" or
-# "token". "token_url" and "tokenHost" name endpoints, so they stay.
-_SECRET_LAST_WORDS = frozenset({"token", "tokens", "apikey", "jwt", "pwd"})
-# Last two words that make a key secret, such as "api_key" or "X-Api-Key".
-_SECRET_LAST_PAIRS = frozenset(
-    {
-        ("api", "key"),
-        ("private", "key"),
-        ("secret", "key"),
-        ("access", "key"),
-        ("signing", "key"),
-        ("encryption", "key"),
-    }
-)
-_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+from db.crypto import is_secret_key, key_words, with_secret_fields
 
-
-def key_words(name: str) -> list[str]:
-    """Split a key into lower-case words at underscores, dashes and camelCase."""
-    return [word.lower() for word in _WORD.findall(name)]
-
-
-def is_secret_key(name: str) -> bool:
-    """Tell whether a JSON key names a credential or a secret."""
-    words = key_words(name)
-    if not words:
-        return False
-    if _SECRET_WORDS.intersection(words):
-        return True
-    if words[-1] in _SECRET_LAST_WORDS:
-        return True
-    return tuple(words[-2:]) in _SECRET_LAST_PAIRS
+__all__ = [
+    "carry_over_secrets",
+    "declared_password_fields",
+    "is_secret_key",
+    "key_words",
+    "mark_context_secrets",
+    "redact_config",
+    "redact_context",
+    "redact_value",
+]
 
 
 def declared_password_fields(*configs: Mapping[str, Any] | None) -> frozenset[str]:
@@ -170,3 +147,20 @@ def _strip(value: Any, is_hidden: Callable[[str], bool]) -> Any:
     if isinstance(value, list):
         return [_strip(item, is_hidden) for item in value]
     return value
+
+
+def mark_context_secrets(
+    context: Mapping[str, Any],
+    integration_config: Mapping[str, Any] | None,
+    override: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Mark the declared password fields of a context for encryption at rest.
+
+    Keys named like a secret are encrypted anyway (see `db.crypto`); this adds
+    the password fields of the integration config and the install's
+    override, so that every value that `redact_context` hides is stored
+    encrypted. Assign the result to ``IntegratedAccount.context``.
+    """
+    return with_secret_fields(
+        context, declared_password_fields(integration_config, override)
+    )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from graphql_api.security.settings import SecuritySettings
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./graphql_api.db"
 # Upstream requests that bulk revalidation sends at once per integration. Vendors'
@@ -16,6 +19,15 @@ DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 DEFAULT_SUBSCRIPTION_PING_SECONDS = 15.0
 DEFAULT_SUBSCRIPTION_INIT_TIMEOUT_SECONDS = 10.0
 DEFAULT_EVENT_POLL_SECONDS = 0.5
+# SQLAlchemy's own pool defaults. Each server process (and each uvicorn worker)
+# keeps its own pool, so a deployment opens at most processes x (size +
+# overflow) connections, which must stay below the server's max_connections.
+DEFAULT_DATABASE_POOL_SIZE = 5
+DEFAULT_DATABASE_MAX_OVERFLOW = 10
+DEFAULT_DATABASE_POOL_TIMEOUT = 30.0
+# Below the 30 s that Kubernetes waits by default before it kills a pod. Docker
+# waits only 10 s by default, so compose.yaml raises its stop grace period.
+DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 20.0
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -49,6 +61,22 @@ class Settings:
     # PostgreSQL, where NOTIFY wakes the reader, the interval at which it checks
     # its LISTEN connection.
     event_poll_seconds: float = DEFAULT_EVENT_POLL_SECONDS
+    # Connections that the pool keeps open to the database.
+    database_pool_size: int = DEFAULT_DATABASE_POOL_SIZE
+    # Connections opened beyond `database_pool_size` under load, closed when
+    # they are returned.
+    database_max_overflow: int = DEFAULT_DATABASE_MAX_OVERFLOW
+    # Seconds that a request waits for a free connection before it fails.
+    database_pool_timeout: float = DEFAULT_DATABASE_POOL_TIMEOUT
+    # Seconds after which a connection is replaced when next checked out, for
+    # proxies and firewalls that drop idle connections. None keeps connections
+    # until they fail the check that precedes each checkout.
+    database_pool_recycle: float | None = None
+    # Seconds that a stopping server waits for requests in progress to finish
+    # before it closes their connections.
+    shutdown_timeout_seconds: float = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS
+    # Request and query limits, rate limits and schema exposure.
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +120,38 @@ class Settings:
                 0.01,
                 60,
             ),
+            database_pool_size=_parse_int_in_range(
+                "DATABASE_POOL_SIZE",
+                env.get("DATABASE_POOL_SIZE"),
+                DEFAULT_DATABASE_POOL_SIZE,
+                1,
+                1000,
+            ),
+            database_max_overflow=_parse_int_in_range(
+                "DATABASE_MAX_OVERFLOW",
+                env.get("DATABASE_MAX_OVERFLOW"),
+                DEFAULT_DATABASE_MAX_OVERFLOW,
+                0,
+                1000,
+            ),
+            database_pool_timeout=_parse_seconds(
+                "DATABASE_POOL_TIMEOUT",
+                env.get("DATABASE_POOL_TIMEOUT"),
+                DEFAULT_DATABASE_POOL_TIMEOUT,
+                0.1,
+                3600,
+            ),
+            database_pool_recycle=_parse_optional_seconds(
+                "DATABASE_POOL_RECYCLE", env.get("DATABASE_POOL_RECYCLE"), 1, 86400
+            ),
+            shutdown_timeout_seconds=_parse_seconds(
+                "SHUTDOWN_TIMEOUT_SECONDS",
+                env.get("SHUTDOWN_TIMEOUT_SECONDS"),
+                DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+                0,
+                3600,
+            ),
+            security=SecuritySettings.from_env(env),
         )
 
     def with_changes(self, **changes: object) -> Settings:
@@ -102,6 +162,18 @@ class Settings:
     def logging_level(self) -> int:
         """The `logging` module's number for `log_level`."""
         return logging.getLevelNamesMapping()[self.log_level]
+
+    def database_pool_options(self) -> dict[str, Any]:
+        """Return the pool settings as keyword arguments of `db.session.Database`."""
+        return {
+            "pool_size": self.database_pool_size,
+            "max_overflow": self.database_max_overflow,
+            "pool_timeout": self.database_pool_timeout,
+            # SQLAlchemy's value for "never recycle" is -1.
+            "pool_recycle": -1
+            if self.database_pool_recycle is None
+            else self.database_pool_recycle,
+        }
 
 
 def _parse_port(raw: str | None) -> int:
@@ -190,3 +262,11 @@ def _parse_seconds(
             f"{low:g} to {high:g}"
         )
     return value
+
+
+def _parse_optional_seconds(
+    name: str, raw: str | None, low: float, high: float
+) -> float | None:
+    if not raw:
+        return None
+    return _parse_seconds(name, raw, low, low, high)

@@ -39,19 +39,25 @@ _SETTINGS_VARIABLES = (
 )
 
 
+# The secret key of every server and command that the tests start. Only a test
+# may use a key that is written down, since anyone can read it here.
+TEST_SECRET_KEY = "89QGpW-k1ro-M-yX91mGKfMSNkQ-HkpvK4K77sNvcEU"
+
+
 def sqlite_url(path: Path) -> str:
     """Return the async SQLAlchemy URL of a SQLite file."""
     return f"sqlite+aiosqlite:///{path}"
 
 
 def cli_environment(database_url: str, **extra: str) -> dict[str, str]:
-    """Return a process environment with `database_url` and `extra` set."""
+    """Return a process environment with `database_url`, the tests' key and `extra`."""
     environment = {
         key: value
         for key, value in os.environ.items()
         if key not in _SETTINGS_VARIABLES
     }
     environment["DATABASE_URL"] = database_url
+    environment["GRAPHQL_API_SECRET_KEY"] = TEST_SECRET_KEY
     environment.update(extra)
     return environment
 

@@ -29,12 +29,14 @@ from sqlalchemy import event
 from sqlmodel import SQLModel
 
 from db import models
+from db.crypto import KeyRing, use_keyring
 from db.migrate import upgrade
 from db.session import Database
 from db.types import utc_now
 from graphql_api.app import create_app
 from graphql_api.settings import Settings
 from graphql_api.tokens import generate_token, hash_token
+from tests.cli_support import TEST_SECRET_KEY
 
 if TYPE_CHECKING:
     from tests.database_backend import Databases
@@ -92,8 +94,13 @@ def _free_socket() -> socket.socket:
 
 
 @contextmanager
-def run_server(database_url: str) -> Iterator[LiveServer]:
-    """Migrate a database, serve the API on it, and stop on exit."""
+def run_server(
+    database_url: str, settings: Settings | None = None
+) -> Iterator[LiveServer]:
+    """Migrate a database, serve the API on it, and stop on exit.
+
+    `settings` default to the tests' secret key and the default limits.
+    """
     upgrade(database_url)
     database = Database(database_url)
     statements = StatementLog()
@@ -101,7 +108,10 @@ def run_server(database_url: str) -> Iterator[LiveServer]:
         database.engine.sync_engine, "before_cursor_execute", statements.on_execute
     )
 
-    app = create_app(Settings(database_url=database_url), database)
+    settings = settings or Settings(
+        database_url=database_url, secret_key=TEST_SECRET_KEY
+    )
+    app = create_app(settings, database)
     sock = _free_socket()
     config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none")
     server = uvicorn.Server(config)
@@ -126,6 +136,17 @@ def _wait_until_started(server: uvicorn.Server, thread: threading.Thread) -> Non
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the API server did not start")
         time.sleep(0.01)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_keyring() -> Iterator[None]:
+    """Install the tests' secret key, which every server and command here uses.
+
+    Tests read rows that servers and commands wrote with encrypted secrets.
+    """
+    use_keyring(KeyRing.from_setting(TEST_SECRET_KEY))
+    yield
+    use_keyring(None)
 
 
 @pytest.fixture(scope="session")

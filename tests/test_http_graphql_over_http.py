@@ -69,7 +69,9 @@ def test_query_gets_json_by_default(http: httpx.Client) -> None:
 
     assert response.status_code == 200
     assert response.headers["content-type"] == f"{JSON}; charset=utf-8"
-    assert response.json() == {"data": {"environments": {"totalCount": 2}}}
+    body = response.json()
+    assert body["data"] == {"environments": {"totalCount": 2}}
+    assert "errors" not in body
 
 
 def test_query_gets_graphql_response_when_accepted(http: httpx.Client) -> None:
@@ -77,7 +79,9 @@ def test_query_gets_graphql_response_when_accepted(http: httpx.Client) -> None:
 
     assert response.status_code == 200
     assert _media_type(response) == GRAPHQL_RESPONSE
-    assert response.json() == {"data": {"environments": {"totalCount": 2}}}
+    body = response.json()
+    assert body["data"] == {"environments": {"totalCount": 2}}
+    assert "errors" not in body
 
 
 @pytest.mark.parametrize(
@@ -138,7 +142,9 @@ def test_get_runs_query(http: httpx.Client) -> None:
     response = http.get("/graphql", params={"query": QUERY})
 
     assert response.status_code == 200
-    assert response.json() == {"data": {"environments": {"totalCount": 2}}}
+    body = response.json()
+    assert body["data"] == {"environments": {"totalCount": 2}}
+    assert "errors" not in body
 
 
 def test_get_reads_json_variables(http: httpx.Client) -> None:

@@ -29,6 +29,7 @@ from db.models import (
 from db.types import utc_now
 from graphql_api.importer.problems import ImportFailed, ImportProblem
 from graphql_api.importer.records import ParsedRecord, ParsedRecords
+from graphql_api.secrets import mark_context_secrets
 
 _Model = TypeVar("_Model", bound=SQLModel)
 
@@ -442,12 +443,26 @@ class _Writer:
                 IntegratedAccount,
                 existing,
                 record,
-                dict(record.values),
+                await self._account_values(record, install),
                 INTEGRATED_ACCOUNTS,
                 environment_id=self.environment.id,
                 environment_integration_id=install.id,
                 integration_id=install.integration_id,
             )
+
+    async def _account_values(
+        self, record: ParsedRecord, install: EnvironmentIntegration
+    ) -> dict[str, Any]:
+        """Return the account's values, its password fields marked as secret."""
+        values = dict(record.values)
+        context = values.get("context")
+        if isinstance(context, dict):
+            integration = self.integrations_by_id.get(
+                install.integration_id
+            ) or await self.session.get(Integration, install.integration_id)
+            config = integration.config if integration else None
+            values["context"] = mark_context_secrets(context, config, install.override)
+        return values
 
     def _report_missing_install(self, record: ParsedRecord) -> None:
         environment = self.environment.name

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from graphql_api.secrets import carry_over_secrets
+from graphql_api.secrets import carry_over_secrets, mark_context_secrets
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -36,7 +36,8 @@ def merge_context(
 
     A null value removes its key. A replaced object keeps the credentials of
     the stored object that it leaves out, because a client only ever reads
-    the context with credentials removed (see `graphql_api.secrets`).
+    the context with credentials removed (see `graphql_api.secrets`). The
+    result marks the declared password fields for encryption at rest.
     """
     merged = dict(current)
     for key, value in patch.items():
@@ -46,4 +47,4 @@ def merge_context(
             merged[key] = carry_over_secrets(
                 current.get(key), value, integration_config, override
             )
-    return merged
+    return mark_context_secrets(merged, integration_config, override)

@@ -220,11 +220,7 @@ def capped(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Seeder, GraphQLClient]]:
     database_url = sqlite_url(Path(tmp_path_factory.mktemp("capped")) / "api.db")
-    # `serve` stops reading the server's output once it listens, so a chatty
-    # log would fill the pipe and block the server.
-    environment = cli_environment(
-        database_url, LIFECYCLE_CONCURRENCY=str(CAP), LOG_LEVEL="WARNING"
-    )
+    environment = cli_environment(database_url, LIFECYCLE_CONCURRENCY=str(CAP))
     with serve(environment=environment) as server:
         seeder = Seeder(database_url)
         client = GraphQLClient(server.base_url)

@@ -154,11 +154,7 @@ def two_servers(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[RunningServer, RunningServer, Seeder]]:
     database_url = sqlite_url(Path(tmp_path_factory.mktemp("shared")) / "api.db")
-    # `serve` stops reading the server's output once it listens, so a chatty
-    # log would fill the pipe and block the server.
-    environment = cli_environment(
-        database_url, LIFECYCLE_LEASE_SECONDS=LEASE_SECONDS, LOG_LEVEL="WARNING"
-    )
+    environment = cli_environment(database_url, LIFECYCLE_LEASE_SECONDS=LEASE_SECONDS)
     with (
         serve(environment=environment) as first,
         serve("--no-migrate", environment=environment) as second,
@@ -231,9 +227,7 @@ def account_ids(database_path: Path, installed: Installed) -> list[uuid.UUID]:
 def test_killed_connect_run_is_recovered(tmp_path: Path, upstream: Vendor) -> None:
     database_path = tmp_path / "api.db"
     database_url = sqlite_url(database_path)
-    environment = cli_environment(
-        database_url, LIFECYCLE_LEASE_SECONDS=LEASE_SECONDS, LOG_LEVEL="WARNING"
-    )
+    environment = cli_environment(database_url, LIFECYCLE_LEASE_SECONDS=LEASE_SECONDS)
     upstream.api_keys[API_KEY] = {"read"}
     # The validation response comes after the kill, but early enough that the
     # test server has no request pending when the session stops it.

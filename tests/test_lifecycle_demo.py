@@ -40,8 +40,8 @@ def demo(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[RunningServer, GraphQLClient, str]]:
     database_url = sqlite_url(Path(tmp_path_factory.mktemp("demo")) / "api.db")
-    # `serve` stops reading the server's output once it listens, so a chatty
-    # log would fill the pipe and block the server.
+    # `serve` stops reading the server's output once it listens, and the bulk
+    # test below logs enough lines to fill the pipe and block the server.
     environment = cli_environment(database_url, LOG_LEVEL="WARNING")
     with serve("--demo", environment=environment) as server:
         output = "\n".join(server.stdout_lines)

@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Name of the server's connections in PostgreSQL's pg_stat_activity.
+APPLICATION_NAME = "graphql-api"
 
 
 def is_sqlite(url: str) -> bool:
@@ -31,12 +33,25 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, **pool_options: Any) -> AsyncEngine:
-    """Create an async engine with this project's connection settings."""
+    """Create an async engine with this project's connection settings.
+
+    `pool_options` are SQLAlchemy's queue pool arguments (``pool_size``,
+    ``max_overflow``, ``pool_timeout``, ``pool_recycle``) and apply to both
+    databases. On PostgreSQL every checkout first tests the connection
+    (``pool_pre_ping``), so a connection that the server or a proxy closed is
+    replaced instead of failing a request, and the connections carry the
+    ``application_name`` `APPLICATION_NAME`, which ``pg_stat_activity`` shows.
+    """
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool_options)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **pool_options)
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": APPLICATION_NAME}},
+        **pool_options,
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -84,7 +84,9 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     """
     # Refuses a missing or placeholder key before anything touches the data.
     install_keyring(settings)
-    database = database or Database(settings.database_url)
+    database = database or Database(
+        settings.database_url, **settings.database_pool_options()
+    )
     lifecycle = LifecycleService(database, settings)
     register_service(lifecycle)
 

@@ -54,6 +54,16 @@ settings (environment variables, read once at start; flags override them):
   GRAPHQL_API_SECRET_KEY  keys that encrypt stored credentials, comma-separated,
                           the first one encrypting; required by serve (except
                           with --demo), import and rotate-key
+  DATABASE_POOL_SIZE      database connections kept open per process, default 5
+  DATABASE_MAX_OVERFLOW   extra connections opened under load per process,
+                          default 10
+  DATABASE_POOL_TIMEOUT   seconds a request waits for a free connection,
+                          default 30
+  DATABASE_POOL_RECYCLE   seconds after which a connection is replaced, default
+                          never
+  SHUTDOWN_TIMEOUT_SECONDS
+                          seconds serve waits for requests in progress when it
+                          stops, default 20
 
 exit codes:
   {EXIT_OK}  success
@@ -493,15 +503,20 @@ def run_serve(arguments: argparse.Namespace, settings: Settings) -> int:
             port=settings.port,
             workers=arguments.workers,
             log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         )
         return EXIT_OK
     from graphql_api.app import create_app
 
+    # On SIGTERM or SIGINT uvicorn stops accepting connections, lets requests
+    # in progress finish for up to the shutdown timeout, then runs the
+    # application's shutdown.
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
     return EXIT_OK
 

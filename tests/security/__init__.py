@@ -1,0 +1,1 @@
+"""Helpers of the security tests: servers with chosen settings and logs."""

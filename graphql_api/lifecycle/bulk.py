@@ -51,6 +51,7 @@ from graphql_api.lifecycle.run import AccountRun, RunTarget
 from graphql_api.lifecycle.service import LifecycleService
 from graphql_api.lifecycle.store import Configs
 from graphql_api.lifecycle.targets import authentication, effective
+from graphql_api.secrets import mark_context_secrets
 
 logger = logging.getLogger("graphql_api.lifecycle")
 
@@ -438,14 +439,18 @@ def _result_values(
 
 
 def _merged(stored: dict[str, Any], run: AccountRun) -> dict[str, Any]:
-    """Merge the context keys that a run changed into the stored context."""
+    """Merge the context keys that a run changed into the stored context.
+
+    The result marks the password fields that the effective config declares,
+    so that they are stored encrypted (see `db.crypto`).
+    """
     context = dict(stored)
     for key in run.changed_keys:
         if key in run.context:
             context[key] = run.context[key]
         else:
             context.pop(key, None)
-    return context
+    return mark_context_secrets(context, run.target.config)
 
 
 async def _stored_contexts(

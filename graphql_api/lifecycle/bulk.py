@@ -55,9 +55,11 @@ from graphql_api.secrets import mark_context_secrets
 
 logger = logging.getLogger("graphql_api.lifecycle")
 
-# Accounts claimed per UPDATE, and the most accounts waiting for a gate.
+# Accounts claimed per UPDATE, and the maximum number of claimed accounts that
+# wait for a worker.
 CHUNK_SIZE = 500
-# Results written per transaction, and the longest a result waits for one.
+# Results written per transaction, and the maximum time in seconds that a
+# result waits for one.
 FLUSH_SIZE = 250
 FLUSH_INTERVAL = 0.05
 EVENT = models.Event.__table__  # type: ignore[attr-defined]
@@ -374,7 +376,9 @@ class _ResultWriter:
         changed = [done.item.row["id"] for done in results if done.run.changed_keys]
         async with self.database.write_session() as session:
             stored = await _stored_contexts(session, changed)
-            plain, with_context, events = [], [], []
+            plain: list[dict[str, Any]] = []
+            with_context: list[dict[str, Any]] = []
+            events: list[dict[str, Any]] = []
             for done in results:
                 params, event = self._apply(done, stored, now)
                 (with_context if "b_context" in params else plain).append(params)

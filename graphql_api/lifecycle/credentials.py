@@ -27,7 +27,7 @@ from config_engine.oauth import token_expiry
 from graphql_api.lifecycle.errors import Problem, ProblemCode
 from graphql_api.secrets import declared_password_fields, is_secret_key
 
-# Longest credential value that a pattern is matched against, in characters.
+# Maximum length, in characters, of a credential value matched against a pattern.
 MAX_PATTERN_INPUT = 10_000
 OAUTH_KEY = "oauth"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -191,7 +191,7 @@ def is_credential_key(
     integration_config: Mapping[str, Any] | None,
     override: Mapping[str, Any] | None,
 ) -> bool:
-    """Tell whether a top-level context key holds credentials."""
+    """Tell whether a top-level context key contains credentials."""
     if name == OAUTH_KEY or is_secret_key(name):
         return True
     return name in declared_password_fields(integration_config, override)
@@ -207,12 +207,12 @@ def replace_credentials(
 
     Keys that are not credentials stay unless `credentials` sets them.
     """
-    kept = {
+    other_keys = {
         key: value
         for key, value in context.items()
         if not is_credential_key(key, integration_config, override)
     }
-    return {**kept, **credentials}
+    return {**other_keys, **credentials}
 
 
 def merge_credentials(

@@ -142,7 +142,7 @@ class LeaseState:
     expires_at: datetime | None
 
     def is_live(self, now: datetime) -> bool:
-        """Whether a run holds the account at `now`."""
+        """Tell whether a run holds the lease at `now`."""
         return (
             self.lease_id is not None
             and self.expires_at is not None

@@ -1,4 +1,4 @@
-"""What a lifecycle run's steps mean for the account's status.
+"""Status decisions that follow from a lifecycle run's steps.
 
 The sequence is the same for every operation: get a usable token, run
 ``post_install`` when it is due, then ``validation``. The first failing step
@@ -57,7 +57,7 @@ class Operation(StrEnum):
 
 
 class TokenPolicy(StrEnum):
-    """When a run gets a new token before the actions."""
+    """Rule for getting a new token before the actions run."""
 
     ALWAYS = "always"
     """Refresh whenever the engine can, as reauthorize does."""
@@ -72,7 +72,7 @@ class Outcome:
     """The result of a run's steps.
 
     `status` is None when the run leaves the status as it was. `last_error`
-    is the new ``last_error`` when `status` is set; None clears it.
+    is the new ``last_error`` when `status` is set, and None clears it.
     """
 
     status: Status | None

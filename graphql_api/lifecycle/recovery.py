@@ -4,7 +4,7 @@ A run's lease expires only when its process stopped renewing it (see
 `graphql_api.lifecycle.lease`). An account left CONNECTING by such a run
 never finished its connect steps, and the context changes of a post-install
 step it may have run are lost, so recovery moves it to POST_INSTALL_ERROR
-with a `last_error` that says what happened, and records the event.
+with a `last_error` that describes what happened, and records the event.
 `revalidateIntegratedAccount` then runs post-install and validation again.
 Any other stale lease is released and the account keeps its status.
 

@@ -2,8 +2,8 @@
 
 `AccountRun` works on a copy of one account's context. It fetches or
 refreshes the OAuth token and runs the ``post_install`` and ``validation``
-actions through the config engine, keeps a record of every step for the
-account's ``last_action_result``, and notes which top-level context keys it
+actions through the config engine. It records every step for the account's
+``last_action_result``. It also notes which top-level context keys it
 changed, so that the result can be merged into the stored context later.
 
 A failing step raises `StepFailed`, which names the step and carries the
@@ -78,7 +78,7 @@ class AccountRun:
     # -- questions ----------------------------------------------------------
 
     def has_action(self, name: str) -> bool:
-        """Whether the integration configures the action `name`."""
+        """Tell whether the integration configures the action `name`."""
         actions = self.target.config.get("actions")
         return isinstance(actions, Mapping) and name in actions
 
@@ -97,14 +97,14 @@ class AccountRun:
         return token_expiry(token, utc_now())
 
     def token_expired(self, now: datetime | None = None) -> bool:
-        """Whether the stored token is expired or expires within `EXPIRY_MARGIN`."""
+        """Tell whether the token has expired or expires within `EXPIRY_MARGIN`."""
         expires_at = self.token_expires_at()
         if expires_at is None:
             return False
         return expires_at <= (now or utc_now()) + EXPIRY_MARGIN
 
     def has_refresh_token(self) -> bool:
-        """Whether the context stores a refresh token."""
+        """Tell whether the context stores a refresh token."""
         token = stored_token(self.context) or {}
         value = token.get("refresh_token") or self.context.get("refresh_token")
         return isinstance(value, str) and bool(value)

@@ -65,7 +65,7 @@ from graphql_api.settings import Settings
 
 logger = logging.getLogger("graphql_api.lifecycle")
 
-# Upstream connections that the shared HTTP client keeps open at most.
+# Maximum number of upstream connections of the shared HTTP client.
 MAX_CONNECTIONS = 200
 # Statuses whose post-install action has not succeeded yet, so every run
 # tries it again.
@@ -510,9 +510,10 @@ def _new_row(
     run: AccountRun,
     expires_at: Any,
 ) -> models.IntegratedAccount:
-    stored_method = (
-        method if method in {item.value for item in AuthenticationMethod} else None
-    )
+    known_methods = {item.value for item in AuthenticationMethod}
+    # A credentials format outside the stored enum, if a config names one,
+    # leaves the column empty rather than failing the insert.
+    stored_method = AuthenticationMethod(method) if method in known_methods else None
     token = run.token
     return models.IntegratedAccount(
         tenant_id=data.tenant_id,
@@ -523,7 +524,7 @@ def _new_row(
         status=Status.CONNECTING,
         is_sandbox=data.is_sandbox,
         authentication_method=stored_method,
-        region=data.region or Region.WNAM,
+        region=Region(data.region) if data.region else Region.WNAM,
         credentials_expire_at=token.expires_at if token else expires_at,
         last_refreshed_at=run.refreshed_at,
     )

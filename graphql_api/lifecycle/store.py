@@ -72,8 +72,8 @@ async def load_account(
     query = (
         select(
             models.IntegratedAccount,
-            models.Integration.config,
-            models.EnvironmentIntegration.override,
+            col(models.Integration.config),
+            col(models.EnvironmentIntegration.override),
         )
         .join(
             models.Integration,
@@ -111,7 +111,7 @@ async def load_install(
 ) -> LoadedInstall | None:
     """Read an install the principal may see, or None (missing or foreign)."""
     query = (
-        select(models.EnvironmentIntegration, models.Integration.config)
+        select(models.EnvironmentIntegration, col(models.Integration.config))
         .join(
             models.Integration,
             col(models.Integration.id)
@@ -175,12 +175,13 @@ async def checkpoint_token(
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    """How to write a run's result.
+    """Options for writing a run's result.
 
-    `replace_context` stores the run's whole context (a reconnect); otherwise
-    only the top-level keys the run changed are merged into the stored one.
-    `user_change` marks a change that the caller asked for, which records
-    ``integrated_account:updated`` when the status stays the same.
+    `replace_context` stores the run's whole context, as a reconnect does.
+    Without it, only the top-level keys that the run changed are merged into
+    the stored context. `user_change` marks a change that the caller
+    requested, which records ``integrated_account:updated`` when the status
+    stays the same.
     """
 
     operation: str

@@ -42,6 +42,7 @@ from graphql_api.types.enums import (
     AuthenticationMethod,
     IntegratedAccountStatus,
     Region,
+    stored_value,
 )
 from graphql_api.types.filters import IntegratedAccountFilter
 from graphql_api.types.integrated_account import IntegratedAccount
@@ -233,9 +234,11 @@ async def _create(
         tenant_id=data.tenant_id,
         context=account_context,
         authentication_method=(
-            data.authentication_method.value if data.authentication_method else None
+            stored_value(data.authentication_method)
+            if data.authentication_method
+            else None
         ),
-        region=data.region.value if data.region else None,
+        region=stored_value(data.region) if data.region else None,
         is_sandbox=data.is_sandbox,
     )
     service = service_for(context.database)

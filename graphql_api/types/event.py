@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 
 @strawberry.enum(
-    description="Kinds of integrated account events. Each value's `name` field "
+    description="Kinds of integrated account events. An event's `name` field "
     "gives Truto's spelling, such as `integrated_account:created`."
 )
 class IntegratedAccountEventType(Enum):

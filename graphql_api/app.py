@@ -110,6 +110,9 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     ]
     if settings.demo:
         # The demo's vendor-like upstream, on this server's own loopback port.
+        # NOTE: `serve --demo --workers N` builds each worker's app from the
+        # environment, which does not carry the demo flag, so those workers
+        # serve no demo upstream and the demo's upstream calls fail.
         routes.append(Mount(UPSTREAM_PREFIX, app=DemoUpstream().app()))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(SecurityMiddleware, settings=settings.security)

@@ -8,23 +8,22 @@ twice is rejected with ``invalid_grant`` and would lock the customer out.
 from __future__ import annotations
 
 import signal
-import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from db import models
-from tests.cli_support import RunningServer, cli_environment, serve, sqlite_url
+from tests.cli_support import RunningServer, cli_environment, serve
 from tests.conftest import GraphQLClient, LiveServer, Seeder
+from tests.database_backend import Databases, fetch_all
 from tests.upstream.accounts import (
     CREATE,
     REAUTHORIZE,
@@ -146,14 +145,14 @@ def test_revalidate_during_reauthorize_joins_it(
     )
 
 
-# -- two server processes on one SQLite file ----------------------------------
+# -- two server processes on one database ---------------------------------------
 
 
 @pytest.fixture(scope="module")
 def two_servers(
-    tmp_path_factory: pytest.TempPathFactory,
+    database_backend: Databases,
 ) -> Iterator[tuple[RunningServer, RunningServer, Seeder]]:
-    database_url = sqlite_url(Path(tmp_path_factory.mktemp("shared")) / "api.db")
+    database_url = database_backend.new()
     environment = cli_environment(database_url, LIFECYCLE_LEASE_SECONDS=LEASE_SECONDS)
     with (
         serve(environment=environment) as first,
@@ -214,19 +213,18 @@ def wait_for(check: Callable[[], bool], what: str) -> None:
         time.sleep(0.1)
 
 
-def account_ids(database_path: Path, installed: Installed) -> list[uuid.UUID]:
-    """Read the ids of the install's accounts straight from the SQLite file."""
-    with closing(sqlite3.connect(database_path)) as database:
-        rows = database.execute(
-            "SELECT id FROM integrated_account WHERE environment_integration_id = ?",
-            (installed.install.id.hex,),
-        ).fetchall()
-    return [uuid.UUID(row[0]) for row in rows]
+def account_ids(database_url: str, installed: Installed) -> list[uuid.UUID]:
+    """Read the ids of the install's accounts straight from the database."""
+    rows = fetch_all(
+        database_url,
+        select(models.IntegratedAccount.id).where(
+            models.IntegratedAccount.environment_integration_id == installed.install.id
+        ),
+    )
+    return [row[0] for row in rows]
 
 
-def test_killed_connect_run_is_recovered(tmp_path: Path, upstream: Vendor) -> None:
-    database_path = tmp_path / "api.db"
-    database_url = sqlite_url(database_path)
+def test_killed_connect_run_is_recovered(database_url: str, upstream: Vendor) -> None:
     environment = cli_environment(database_url, LIFECYCLE_LEASE_SECONDS=LEASE_SECONDS)
     upstream.api_keys[API_KEY] = {"read"}
     # The validation response comes after the kill, but early enough that the
@@ -255,7 +253,7 @@ def test_killed_connect_run_is_recovered(tmp_path: Path, upstream: Vendor) -> No
         doomed.process.wait(timeout=10)
         hanging.join(timeout=10)
         client.close()
-    [account_id] = account_ids(database_path, installed)
+    [account_id] = account_ids(database_url, installed)
     stuck = seeder.get(models.IntegratedAccount, account_id)
     assert stuck is not None
     assert stuck.status == "connecting"

@@ -272,7 +272,9 @@ async def store_context(
 async def _held_row(
     session: AsyncSession, account_id: uuid.UUID, lease: Lease
 ) -> models.IntegratedAccount | None:
-    row = await session.get(models.IntegratedAccount, account_id)
+    # FOR UPDATE keeps another process from claiming an expired lease between
+    # this check and the write. SQLite's write transaction already excludes it.
+    row = await session.get(models.IntegratedAccount, account_id, with_for_update=True)
     if row is None:
         logger.info("lifecycle_account_gone account_id=%s", account_id)
         return None

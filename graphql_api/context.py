@@ -10,11 +10,12 @@ import strawberry
 from db.session import Database
 from graphql_api.auth import Principal
 from graphql_api.loaders import Loaders
+from graphql_api.reads import RequestReads
 
 
 @dataclass(slots=True)
 class RequestContext:
-    """The database, the caller and the request's dataloaders.
+    """The database, the caller, and the request's reads and dataloaders.
 
     Built once per HTTP request by the view in `graphql_api.app`, after the
     bearer token has been checked.
@@ -23,10 +24,14 @@ class RequestContext:
     database: Database
     principal: Principal
     request_id: str
+    reads: RequestReads = field(init=False)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.database, self.principal)
+        # Resolvers read through `reads`, which runs one query at a time, so
+        # a request checks out at most one pooled connection for its reads.
+        self.reads = RequestReads(self.database)
+        self.loaders = Loaders(self.reads, self.principal)
 
     @property
     def dialect(self) -> str:

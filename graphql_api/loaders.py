@@ -21,8 +21,8 @@ from db.models import (
     IntegratedAccount,
     Integration,
 )
-from db.session import Database
 from graphql_api.auth import Principal
+from graphql_api.reads import ReadSource
 
 RowT = TypeVar("RowT", bound=SQLModel)
 
@@ -35,7 +35,7 @@ class RowLoader(Generic[RowT]):
 
     def __init__(
         self,
-        database: Database,
+        database: ReadSource,
         model: type[RowT],
         visible: Callable[[], ColumnElement[bool]],
     ) -> None:
@@ -75,7 +75,7 @@ class RowLoader(Generic[RowT]):
 class Loaders:
     """The dataloaders of one request, one per table."""
 
-    def __init__(self, database: Database, principal: Principal) -> None:
+    def __init__(self, database: ReadSource, principal: Principal) -> None:
         self.environment = RowLoader(
             database, Environment, principal.visible_environments
         )

@@ -41,8 +41,8 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlmodel import SQLModel
 
-from db.session import Database
 from graphql_api.errors import BadUserInputError
+from graphql_api.reads import ReadSource
 
 RowT = TypeVar("RowT", bound=SQLModel)
 
@@ -238,7 +238,7 @@ def _check_size(argument: str, value: int | None) -> None:
 
 
 async def fetch_page(
-    database: Database,
+    database: ReadSource,
     model: type[RowT],
     conditions: Sequence[ColumnElement[bool]],
     order: Sequence[SortKey],
@@ -298,7 +298,7 @@ def _window_bounds(
     keys: Sequence[SortKey],
     columns: Sequence[ColumnElement[Any]],
     window: PageWindow,
-    database: Database,
+    database: ReadSource,
 ) -> list[ColumnElement[bool]]:
     dialect = database.engine.dialect.name
     bounds = []
@@ -372,7 +372,7 @@ def _order_clauses(
 
 
 def _has_next_page(
-    database: Database,
+    database: ReadSource,
     keys: Sequence[SortKey],
     columns: Sequence[ColumnElement[Any]],
     conditions: Sequence[ColumnElement[bool]],
@@ -397,7 +397,7 @@ def _has_next_page(
 
 
 def _has_previous_page(
-    database: Database,
+    database: ReadSource,
     keys: Sequence[SortKey],
     columns: Sequence[ColumnElement[Any]],
     conditions: Sequence[ColumnElement[bool]],
@@ -427,7 +427,7 @@ def _constant(value: bool) -> Callable[[], Awaitable[bool]]:
 
 
 def _exists(
-    database: Database, conditions: Sequence[ColumnElement[bool]]
+    database: ReadSource, conditions: Sequence[ColumnElement[bool]]
 ) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         query = select(exists().where(*conditions))
@@ -438,7 +438,9 @@ def _exists(
 
 
 def _counter(
-    database: Database, model: type[SQLModel], conditions: Sequence[ColumnElement[bool]]
+    database: ReadSource,
+    model: type[SQLModel],
+    conditions: Sequence[ColumnElement[bool]],
 ) -> Callable[[], Awaitable[int]]:
     async def count() -> int:
         query = select(func.count()).select_from(model).where(*conditions)

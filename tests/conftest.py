@@ -95,14 +95,18 @@ def _free_socket() -> socket.socket:
 
 @contextmanager
 def run_server(
-    database_url: str, settings: Settings | None = None
+    database_url: str,
+    settings: Settings | None = None,
+    database: Database | None = None,
 ) -> Iterator[LiveServer]:
     """Migrate a database, serve the API on it, and stop on exit.
 
     `settings` default to the tests' secret key and the default limits.
+    `database`, when given, is the server's engine on `database_url`, such as
+    one with test hooks on its pool.
     """
     upgrade(database_url)
-    database = Database(database_url)
+    database = database or Database(database_url)
     statements = StatementLog()
     event.listen(
         database.engine.sync_engine, "before_cursor_execute", statements.on_execute

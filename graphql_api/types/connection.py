@@ -146,6 +146,8 @@ async def resolve_connection(
     """
     # NOTE: a nested connection runs this once per parent, so a page of N
     # environments that selects `integratedAccounts` costs N page queries.
+    # They run one after the other on `reads`, which bounds the connections
+    # that a request checks out but not the number of queries.
     window = read_window(
         first=first,
         after=after,
@@ -154,6 +156,6 @@ async def resolve_connection(
         connection=connection,
         order=order,
     )
-    database = info.context.database
-    page = await fetch_page(database, model, conditions, order, window, connection)
+    reads = info.context.reads
+    page = await fetch_page(reads, model, conditions, order, window, connection)
     return build_connection(connection_type, page, to_node)

@@ -18,7 +18,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -339,7 +339,7 @@ class Engine:
     ) -> tuple[PreparedRequest, Redactor]:
         redactor = Redactor.from_context(context)
         if settings.get("no_auth"):
-            return request, redactor
+            return _with_secrets(request, redactor), redactor
         headers = authorization_headers(
             authorization,
             variables,
@@ -348,15 +348,12 @@ class Engine:
             timeout=self.limits.expression_timeout,
         )
         redactor.add_header_values(headers)
-        authorized = PreparedRequest(
-            method=request.method,
-            url=request.url,
-            query=request.query,
+        authorized = replace(
+            request,
             headers=merge_headers(request.headers, headers),
-            content=request.content,
             secret_headers=frozenset(name.lower() for name in headers),
         )
-        return authorized, redactor
+        return _with_secrets(authorized, redactor), redactor
 
     def _retrier(self, config: Mapping[str, Any]) -> Retrier:
         rules = RateLimitRules.from_config(
@@ -650,6 +647,11 @@ def _check_sandbox(
             "read; use a production account to write",
             method=method,
         )
+
+
+def _with_secrets(request: PreparedRequest, redactor: Redactor) -> PreparedRequest:
+    """Attach the account's known secret values, which `describe` masks."""
+    return replace(request, secret_values=redactor.known_secrets())
 
 
 def _response_path(settings: Mapping[str, Any]) -> str | None:

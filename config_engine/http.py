@@ -30,9 +30,26 @@ from config_engine.errors import (
     PlaceholderError,
     UpstreamUnavailableError,
 )
+from config_engine.masking import mask_body, mask_headers, mask_pairs, mask_text
 from config_engine.placeholders import render
 
 logger = logging.getLogger("config_engine.http")
+
+
+class _DropRequestLines(logging.Filter):
+    """Drop httpx's ``HTTP Request: GET <url>`` lines.
+
+    They print the full URL, query credentials included. `send` logs its own
+    ``upstream_request`` line, with the host and path only.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("HTTP Request:")
+
+
+# httpx (0.29 here) logs every response at INFO on the "httpx" logger. A filter on
+# that logger receives those records before they propagate to any handler.
+logging.getLogger("httpx").addFilter(_DropRequestLines())
 
 QUERY_ARRAY_FORMATS = ("comma", "brackets", "indices", "repeat")
 BODY_FORMATS = ("json", "form", "raw")
@@ -55,7 +72,8 @@ class PreparedRequest:
     """An upstream request with every placeholder rendered.
 
     `secret_headers` contains the lower-case names of the headers that the
-    authorization produced, so that a dry run can mask them.
+    authorization produced, and `secret_values` the credential values known
+    for the account, so that `describe` can mask them.
     """
 
     method: str
@@ -64,6 +82,7 @@ class PreparedRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     content: bytes | None = None
     secret_headers: frozenset[str] = frozenset()
+    secret_values: frozenset[str] = frozenset()
 
     @property
     def full_url(self) -> str:
@@ -78,21 +97,27 @@ class PreparedRequest:
         """The URL path, for logs and step records (never the query string)."""
         return urlsplit(self.url).path or "/"
 
-    def describe(self, *, mask: str = "[redacted]") -> dict[str, Any]:
-        """Return a JSON-ready description with the authorization headers masked."""
-        headers = {
-            name: mask if name.lower() in self.secret_headers else value
-            for name, value in self.headers.items()
-        }
-        body: Any = None
+    def describe(self) -> dict[str, Any]:
+        """Return a JSON-ready description with every credential masked.
+
+        The authorization headers, the values under secret-looking names (in
+        headers, query, form and JSON bodies) and every known secret value
+        are replaced by ``[redacted]``.
+        """
+        secrets = self.secret_values
+        headers = mask_headers(self.headers, secrets, self.secret_headers)
+        url = mask_text(self.url, secrets)
+        query = mask_pairs(self.query, secrets)
+        if query:
+            separator = "&" if "?" in url else "?"
+            url = f"{url}{separator}{urlencode(query)}"
+        body: str | None = None
         if self.content is not None:
-            body = self.content.decode("utf-8", errors="replace")
-        return {
-            "method": self.method,
-            "url": self.full_url,
-            "headers": headers,
-            "body": body,
-        }
+            content_type = next(
+                (v for k, v in self.headers.items() if k.lower() == "content-type"), ""
+            )
+            body = mask_body(self.content, content_type, secrets)
+        return {"method": self.method, "url": url, "headers": headers, "body": body}
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,6 +491,7 @@ def _redirected(
         headers=headers,
         content=content,
         secret_headers=request.secret_headers,
+        secret_values=request.secret_values,
     )
 
 

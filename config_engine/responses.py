@@ -33,20 +33,12 @@ from config_engine.errors import (
     UpstreamUnavailableError,
 )
 from config_engine.http import UpstreamResponse
+from config_engine.masking import MASK, MIN_SECRET_LENGTH, mask_text, secret_values
 
 logger = logging.getLogger("config_engine.responses")
 
 MAX_MESSAGE_LENGTH = 300
-REDACTED = "[redacted]"
-# Context keys whose string values are treated as secrets wherever they appear.
-_SECRET_KEY = re.compile(
-    r"token|secret|password|passwd|api_?key|apikey|credential|signature|private",
-    re.IGNORECASE,
-)
-_NOT_SECRET_KEYS = frozenset({"token_type", "expires_at", "expires_in", "scope"})
-# Metadata about a secret, such as refresh_token_expires_in, is not a secret.
-_NOT_SECRET_SUFFIXES = ("_expires_in", "_expires_at", "_type", "_url", "_uri")
-_MIN_SECRET_LENGTH = 4
+REDACTED = MASK
 _SCOPE_IN_AUTHENTICATE = re.compile(r'scope="([^"]*)"')
 
 
@@ -101,7 +93,7 @@ class Redactor:
     def add(self, secrets: Iterable[str]) -> None:
         """Add values to redact; values shorter than four characters are ignored."""
         for secret in secrets:
-            if isinstance(secret, str) and len(secret) >= _MIN_SECRET_LENGTH:
+            if isinstance(secret, str) and len(secret) >= MIN_SECRET_LENGTH:
                 self._secrets.add(secret)
 
     def add_header_values(self, headers: Mapping[str, str]) -> None:
@@ -120,41 +112,21 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """Return `text` with every known secret replaced by ``[redacted]``."""
+        return mask_text(text, self.known_secrets())
+
+    def known_secrets(self) -> frozenset[str]:
+        """Return every secret value collected so far, reading pending sources."""
         if self._context is not None:
             self.add(secret_values(self._context))
             self._context = None
         while self._pending_headers:
             self._add_headers(self._pending_headers.pop())
-        # Longest first, so that a secret containing another is replaced whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+        return frozenset(self._secrets)
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> Redactor:
         """Build a redactor for the secret-looking values of an account context."""
         return cls(context=context)
-
-
-def secret_values(value: Any, key: str = "") -> list[str]:
-    """Collect the string values stored under secret-looking keys, at any depth."""
-    found: list[str] = []
-    if isinstance(value, Mapping):
-        for sub_key, sub_value in value.items():
-            found.extend(secret_values(sub_value, str(sub_key)))
-    elif isinstance(value, list):
-        for item in value:
-            found.extend(secret_values(item, key))
-    elif isinstance(value, str) and _is_secret_key(key):
-        found.append(value)
-    return found
-
-
-def _is_secret_key(key: str) -> bool:
-    if key in _NOT_SECRET_KEYS or key.endswith(_NOT_SECRET_SUFFIXES):
-        return False
-    return bool(_SECRET_KEY.search(key))
 
 
 def _basic_parts(credential: str) -> list[str]:

@@ -494,3 +494,54 @@ async def test_describe_masks_authorization(engine: Engine, upstream: Vendor) ->
     assert described["headers"]["X-Api-Key"] == "[redacted]"
     assert API_KEY not in orjson.dumps(described).decode()
     assert described["url"] == upstream.url("/api/me")
+
+
+async def test_upstream_url_credentials_stay_out_of_logs(
+    engine: Engine, upstream: Vendor, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = echo_config(upstream, {"query": {"api_key": "{{api_key}}"}})
+    caplog.set_level("INFO")
+
+    page = await engine.request(config, {"api_key": API_KEY}, "echo", "call")
+
+    assert page.result["query"] == [["api_key", API_KEY]]
+    assert API_KEY not in caplog.text
+    assert "upstream_request method=GET" in caplog.text
+
+
+async def test_describe_masks_credentials_everywhere(
+    engine: Engine, upstream: Vendor
+) -> None:
+    method = {
+        "method": "post",
+        "path": "/echo/{{account_token}}",
+        "query": {"key": "{{api_key}}", "page": "1"},
+        "headers": {"X-Trace": "trace {{api_key}}"},
+        "body": {
+            "user": "ada",
+            "password": "{{password}}",
+            "nested": {"pin": "{{pin}}"},
+        },
+    }
+    context = {
+        "api_key": API_KEY,
+        "password": "hunter2-long",
+        "pin": "8426",
+        "account_token": "path-secret-55",
+    }
+    config = echo_config(upstream, method)
+
+    described = engine.prepare_request(config, context, "echo", "call").describe()
+
+    text = orjson.dumps(described).decode()
+    for name in ("api_key", "password", "account_token"):
+        assert context[name] not in text
+    assert described["url"] == upstream.url(
+        "/echo/[redacted]?key=%5Bredacted%5D&page=1"
+    )
+    assert described["headers"]["X-Trace"] == "trace [redacted]"
+    assert orjson.loads(described["body"]) == {
+        "user": "ada",
+        "password": "[redacted]",
+        "nested": {"pin": "8426"},
+    }

@@ -1,7 +1,7 @@
 """The baseline: a minimal hand-written endpoint that lists accounts like the API.
 
 ``POST /accounts`` takes the workload's parameters as a small JSON object
-(see `bench.workloads.Workload.baseline_body`) and answers with the same JSON
+(see `bench.workloads.Workload.baseline_body`) and responds with the same JSON
 document as the GraphQL query, including keyset cursors in the server's
 format. It authenticates the bearer token, scopes the rows to the token's
 environments, pages and joins in one SQL query, and serialises with orjson.
@@ -187,25 +187,42 @@ class PageQuery:
 
     def build(self, token_hash: str, request: dict[str, Any]) -> tuple[str, list[Any]]:
         """Return the SQL and parameters of one page request."""
-        now = self.time(datetime.now(UTC))
         columns = WIDE_COLUMNS if request["wide"] else PAGE_COLUMNS
         environment_join = (
             " JOIN environment e ON e.id = a.environment_id" if request["wide"] else ""
         )
+        conditions = [self._token_scope(token_hash), *self._filters(request)]
+
+        limit = self.bind(int(request["first"]) + 1)
+        sql = (
+            f"SELECT {columns} FROM integrated_account a "
+            f"JOIN integration i ON i.id = a.integration_id{environment_join} "
+            f"WHERE {' AND '.join(conditions)} "
+            f"ORDER BY a.created_at DESC, a.id DESC LIMIT {limit}"
+        )
+        return sql, self._parameters
+
+    def _token_scope(self, token_hash: str) -> str:
+        """Match the accounts in the environments of a valid token."""
+        now = self.time(datetime.now(UTC))
         # On SQLite the unary plus keeps the planner from reading the
         # environment index, which would sort every account of the team. It
         # walks an index in the requested order instead and stops after one
         # page. PostgreSQL finds that plan by itself, and has no unary plus
         # for UUIDs.
         scope = "+a.environment_id" if self.dialect == "sqlite" else "a.environment_id"
-        conditions = [
+        return (
             f"{scope} IN (SELECT env.id FROM environment env "
             "JOIN api_token t ON t.team_id = env.team_id "
             f"WHERE t.token_hash = {self.bind(token_hash)} "
             "AND (t.environment_id IS NULL OR t.environment_id = env.id) "
             f"AND (t.revoked_at IS NULL OR t.revoked_at > {self.bind(now)}) "
             f"AND (t.expires_at IS NULL OR t.expires_at > {self.bind(now)}))"
-        ]
+        )
+
+    def _filters(self, request: dict[str, Any]) -> list[str]:
+        """Return the conditions of the filter and of the `after` cursor."""
+        conditions = []
         if request["status"] is not None:
             status = str(request["status"]).lower()
             conditions.append(f"a.status = {self.bind(status)}")
@@ -217,14 +234,7 @@ class PageQuery:
             created = self.bind(self.time(created_at))
             identifier = self.bind(self.row_id(row_id))
             conditions.append(f"(a.created_at, a.id) < ({created}, {identifier})")
-        limit = self.bind(int(request["first"]) + 1)
-        sql = (
-            f"SELECT {columns} FROM integrated_account a "
-            f"JOIN integration i ON i.id = a.integration_id{environment_join} "
-            f"WHERE {' AND '.join(conditions)} "
-            f"ORDER BY a.created_at DESC, a.id DESC LIMIT {limit}"
-        )
-        return sql, self._parameters
+        return conditions
 
 
 def _parse_time(value: str) -> datetime:
@@ -253,7 +263,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 class RowReader:
-    """Converts stored values to the GraphQL answer's JSON values."""
+    """Converts stored values to the JSON values of the GraphQL response."""
 
     def __init__(self, dialect: str) -> None:
         self.sqlite = dialect == "sqlite"
@@ -273,7 +283,7 @@ class RowReader:
         return uuid.UUID(hex=value) if self.sqlite else uuid.UUID(str(value))
 
     def node(self, row: Sequence[Any], wide: bool) -> dict[str, Any]:
-        """Build one node of the answer from a row of the page query."""
+        """Build one node of the response from a row of the page query."""
         created_at = self.time(row[5])
         updated_at = self.time(row[6])
         node: dict[str, Any] = {
@@ -314,7 +324,7 @@ def json_response(content: Any, status_code: int = 200) -> Response:
 
 
 def error_response(message: str, status_code: int) -> Response:
-    """Answer with the API's error shape."""
+    """Return an error response in the API's error shape."""
     return json_response({"errors": [{"message": message}]}, status_code)
 
 
@@ -345,14 +355,14 @@ def create_baseline(open_database: Callable[[], Any]) -> Starlette:
         rows = await driver.fetch(sql, parameters)
         if not rows and not await _token_is_valid(driver, token_hash):
             return error_response("Unknown API token.", 401)
-        return json_response(_answer(rows, body, RowReader(driver.dialect)))
+        return json_response(_page_document(rows, body, RowReader(driver.dialect)))
 
     return Starlette(
         routes=[Route("/accounts", accounts, methods=["POST"])], lifespan=lifespan
     )
 
 
-def _answer(
+def _page_document(
     rows: list[Sequence[Any]], body: dict[str, Any], reader: RowReader
 ) -> dict[str, Any]:
     first = int(body["first"])

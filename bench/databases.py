@@ -270,5 +270,7 @@ async def newest_first_row(url: str, depth: int) -> DeepPosition:
     finally:
         await database.dispose()
     if len(rows) != 2:
-        raise ValueError(f"the dataset has fewer than {depth + 1} accounts")
+        raise ValueError(
+            f"the dataset has fewer than {depth + 1} accounts: raise BENCH_ACCOUNTS"
+        )
     return DeepPosition(rows[0], rows[1].id)

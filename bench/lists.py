@@ -1,4 +1,4 @@
-"""Workloads 1 to 4: check the answers, then drive every server with wrk in rounds."""
+"""Workloads 1 to 4: check the responses, then drive every server with wrk in rounds."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bench import wrk
 from bench.processes import RunningProcess
 from bench.report import summarise_rounds
 from bench.settings import BenchSettings
-from bench.workloads import CONNECTION, Workload, check_same_answer
+from bench.workloads import CONNECTION, Workload, check_same_page
 
 logger = logging.getLogger("bench.lists")
 
@@ -28,29 +28,29 @@ def _post(url: str, body: dict[str, Any], token: str) -> Any:
     return response.json()
 
 
-def verify_answers(
+def verify_responses(
     server: RunningProcess,
     baselines: dict[str, RunningProcess],
     workloads: tuple[Workload, ...],
     token: str,
     deep_next_id: str,
 ) -> None:
-    """Check every server's answer before timing: same page, right deep page."""
+    """Check every server's response before timing: same page, right deep page."""
     for workload in workloads:
-        answer = _post(f"{server.base_url}/graphql", workload.graphql_body(), token)
+        response = _post(f"{server.base_url}/graphql", workload.graphql_body(), token)
         for baseline in baselines.values():
             expected = _post(
                 f"{baseline.base_url}/accounts", workload.baseline_body(), token
             )
-            check_same_answer(answer, expected, workload)
+            check_same_page(response, expected, workload)
         if workload.key == "w3":
-            first_id = answer["data"][CONNECTION]["nodes"][0]["id"]
+            first_id = response["data"][CONNECTION]["nodes"][0]["id"]
             if first_id != deep_next_id:
                 raise AssertionError(
                     f"the deep page starts at {first_id}, expected {deep_next_id}"
                 )
     logger.info(
-        "answers_verified workloads=%d baselines=%d", len(workloads), len(baselines)
+        "responses_verified workloads=%d baselines=%d", len(workloads), len(baselines)
     )
 
 

@@ -32,9 +32,9 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local answered, failed = 0, 0
+  local received, failed = 0, 0
   for _, thread in ipairs(threads) do
-    answered = answered + thread:get("responses")
+    received = received + thread:get("responses")
     failed = failed + thread:get("failures")
   end
   local errors = summary.errors
@@ -45,7 +45,7 @@ function done(summary, latency, requests)
     '"non_2xx":%d,"latency_us":{"mean":%.1f,"stdev":%.1f,"p50":%d,' ..
     '"p90":%d,"p99":%d,"max":%d}}\n',
     summary.requests, summary.duration, summary.bytes,
-    answered, failed,
+    received, failed,
     errors.connect, errors.read, errors.write, errors.timeout,
     errors.status,
     latency.mean, latency.stdev, latency:percentile(50),

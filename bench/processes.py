@@ -24,7 +24,7 @@ STOP_TIMEOUT = 20.0
 
 
 class ServerStartError(RuntimeError):
-    """Raised when a server exits or does not answer before `START_TIMEOUT`."""
+    """Raised when a server exits or does not respond before `START_TIMEOUT`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ def running(
     log_path: Path,
     environment: Mapping[str, str],
 ) -> Iterator[RunningProcess]:
-    """Start `command`, wait until GET `ready_path` answers, stop it on exit.
+    """Start `command`, wait until GET `ready_path` responds, stop it on exit.
 
     Any HTTP status counts as ready, because some readiness paths need a
     token or a POST. The process's output goes to `log_path`.
@@ -94,7 +94,7 @@ def _wait_until_ready(server: RunningProcess, path: str) -> None:
         if server.process.poll() is not None:
             raise ServerStartError(
                 f"{server.name} exited with {server.process.returncode} before "
-                f"answering; see its log {server.log_path}"
+                f"responding; see its log {server.log_path}"
             )
         try:
             httpx.get(f"{server.base_url}{path}", timeout=2)
@@ -103,7 +103,7 @@ def _wait_until_ready(server: RunningProcess, path: str) -> None:
             continue
         return
     raise ServerStartError(
-        f"{server.name} did not answer GET {path} within {START_TIMEOUT} s; "
+        f"{server.name} did not respond to GET {path} within {START_TIMEOUT} s; "
         f"see its log {server.log_path}"
     )
 

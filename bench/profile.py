@@ -12,6 +12,7 @@ twice over:
 
 from __future__ import annotations
 
+import gzip
 import re
 import shutil
 import subprocess
@@ -54,6 +55,23 @@ IDLE_FRAMES = re.compile(
     r"_connection_worker_thread \(aiosqlite/core\.py:59\))"
 )
 OTHER = "other"
+# Costs that cut across the layers, each charged with every sample that has a
+# matching frame anywhere on its stack.
+FOCUS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("GraphQL parse and validate", re.compile(r"\(graphql/(language|validation)/")),
+    ("token lookup (authenticate)", re.compile(r"^authenticate \(graphql_api/")),
+    ("dataloaders (graphql_api/loaders.py)", re.compile(r"\(graphql_api/loaders\.py")),
+    (
+        "new database connections",
+        re.compile(r"^connect \(asyncpg/connection\.py|\(asyncpg/connect_utils\.py"),
+    ),
+    ("pool pre-ping", re.compile(r"_async_ping \(sqlalchemy/")),
+    (
+        "BEGIN, COMMIT and ROLLBACK on PostgreSQL",
+        re.compile(r"_(start_transaction|call_and_discard) \(sqlalchemy/dialects/"),
+    ),
+    ("ORM row loading", re.compile(r"\(sqlalchemy/orm/loading\.py")),
+)
 
 
 class ProfilerError(RuntimeError):
@@ -106,9 +124,26 @@ def finish_recording(process: subprocess.Popen[str], output: Path) -> None:
         )
 
 
+def compress(path: Path) -> Path:
+    """Replace the stacks file with a gzip copy and return the copy's path."""
+    compressed = path.with_name(path.name + ".gz")
+    with path.open("rb") as source, gzip.open(compressed, "wb") as target:
+        shutil.copyfileobj(source, target)
+    path.unlink()
+    return compressed
+
+
 def read_stacks(path: Path) -> Iterable[tuple[list[str], int]]:
-    """Yield each collapsed stack as its frames (root first) and sample count."""
-    for line in path.read_text().splitlines():
+    """Yield each collapsed stack as its frames (root first) and sample count.
+
+    Reads plain files and gzip files (named ``*.gz``).
+    """
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt") as file:
+            text = file.read()
+    else:
+        text = path.read_text()
+    for line in text.splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
             yield stack.split(";"), int(count)
@@ -130,6 +165,7 @@ def summarise(path: Path, top: int = 15) -> dict[str, Any]:
     """
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    focus: Counter[str] = Counter()
     functions: Counter[str] = Counter()
     busy = idle = 0
     for frames, count in read_stacks(path):
@@ -142,12 +178,16 @@ def summarise(path: Path, top: int = 15) -> dict[str, Any]:
         self_time[innermost] += count
         for layer in set(layers) - {None}:
             inclusive[str(layer)] += count
+        for name, pattern in FOCUS:
+            if any(pattern.search(frame) for frame in frames):
+                focus[name] += count
         functions[frames[-1]] += count
     return {
         "busy_samples": busy,
         "idle_samples": idle,
         "self_percent": _percentages(self_time, busy),
         "inclusive_percent": _percentages(inclusive, busy),
+        "focus_percent": _percentages(focus, busy),
         "top_functions_percent": _percentages(
             Counter(dict(functions.most_common(top))), busy
         ),

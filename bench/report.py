@@ -146,15 +146,15 @@ def _ratio(value: float, reference: float) -> float:
 def _statement_targets(database: str, cases: list[dict[str, Any]]) -> list[Target]:
     plain = [case for case in cases if not case["total_count_selected"]]
     counted = [case for case in cases if case["total_count_selected"]]
-    most = max(case["queries"] for case in plain)
+    max_queries = max(case["queries"] for case in plain)
     sizes = sorted({case["page_size"] for case in plain})
     targets = [
         Target(
             "SQL queries per list request",
             database,
             f"<= {MAX_QUERIES_PER_LIST}",
-            f"max {most} over page sizes {', '.join(map(str, sizes))}",
-            most <= MAX_QUERIES_PER_LIST,
+            f"max {max_queries} over page sizes {', '.join(map(str, sizes))}",
+            max_queries <= MAX_QUERIES_PER_LIST,
         )
     ]
     without = sum(_counts(case) for case in plain)
@@ -227,11 +227,11 @@ def throughput_table(results: dict[str, Any]) -> str:
         for key, servers in measured["workloads"].items():
             for server, summary in servers.items():
                 spread = summary["spread_percent"]
-                shown = "n/a" if spread is None else f"{spread:.1f} %"
+                spread_text = "n/a" if spread is None else f"{spread:.1f} %"
                 lines.append(
                     f"| {database} | {key.upper()} | {server} | "
                     f"{summary['median_rps']:.0f} | {summary['min_rps']:.0f}-"
-                    f"{summary['max_rps']:.0f} | {shown} | "
+                    f"{summary['max_rps']:.0f} | {spread_text} | "
                     f"{summary['median_p50_ms']:.2f} | "
                     f"{summary['median_p99_ms']:.2f} | {summary['failures']} |"
                 )
@@ -246,14 +246,14 @@ def statements_table(results: dict[str, Any]) -> str:
     ]
     for database, measured in results["databases"].items():
         for case in measured["statements"]:
-            shown = "<br>".join(
+            statements = "<br>".join(
                 f"`{statement[:60]}`" for statement in case["statements"]
             )
             plan = "<br>".join(
                 f"`{line.strip()[:90]}`" for line in case.get("page_query_plan", [])
             )
             lines.append(
-                f"| {database} | {case['case']} | {case['queries']} | {shown} "
+                f"| {database} | {case['case']} | {case['queries']} | {statements} "
                 f"| {plan} |"
             )
     return "\n".join(lines)
@@ -276,6 +276,16 @@ def profile_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def focus_table(results: dict[str, Any]) -> str:
+    """Render the costs that cut across layers, per database, as a Markdown table."""
+    lines = ["| Database | Cost | Inclusive % |", "| --- | --- | --- |"]
+    for database, measured in results["databases"].items():
+        summary = measured.get("profile") or {}
+        for name, share in summary.get("focus_percent", {}).items():
+            lines.append(f"| {database} | {name} | {share:.1f} |")
+    return "\n".join(lines)
+
+
 def render_markdown(results: dict[str, Any], targets: Sequence[Target]) -> str:
     """Render a run as Markdown: machine, command, targets and tables."""
     machine = results["machine"]
@@ -293,5 +303,6 @@ def render_markdown(results: dict[str, Any], targets: Sequence[Target]) -> str:
         throughput_table(results),
         statements_table(results),
         profile_table(results),
+        focus_table(results),
     ]
     return "\n\n".join(sections) + "\n"

@@ -2,7 +2,7 @@
 
 The accounts of the four revalidation installs (see `bench.dataset`) all
 validate with ``GET /me`` against the loopback upstream of `bench.upstream`,
-which answers after 20 ms. Each round revalidates all of them in one
+which responds after 20 ms. Each round revalidates all of them in one
 mutation, timed at the client, and then reads the upstream's counters: the
 requests served and the maximum in flight per integration.
 """
@@ -25,7 +25,7 @@ mutation Revalidate($input: RevalidateIntegratedAccountsInput!) {
   }
 }
 """
-# Longest wait for one bulk mutation, in seconds.
+# Maximum wait for one bulk mutation, in seconds.
 MUTATION_TIMEOUT = 600.0
 
 
@@ -69,13 +69,13 @@ def run_round(
 
 
 def _payload(response: httpx.Response) -> dict[str, Any]:
-    answer = response.json()
-    if response.status_code != 200 or answer.get("errors"):
+    document = response.json()
+    if response.status_code != 200 or document.get("errors"):
         raise RevalidationError(
             f"revalidateIntegratedAccounts failed with {response.status_code}: "
-            f"{str(answer)[:1000]}"
+            f"{str(document)[:1000]}"
         )
-    payload: dict[str, Any] = answer["data"]["revalidateIntegratedAccounts"]
+    payload: dict[str, Any] = document["data"]["revalidateIntegratedAccounts"]
     return payload
 
 

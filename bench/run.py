@@ -3,7 +3,7 @@
 For each database in BENCH_DATABASES it prepares a copy of the dataset,
 starts the loopback upstream, the GraphQL server (``graphql-api serve
 --workers 1``) and the baseline servers, checks that they give the same
-answers, and then drives them with wrk in rounds. It also counts SQL
+responses, and then drives them with wrk in rounds. It also counts SQL
 statements, profiles workload 1 with py-spy, runs bulk revalidation and
 reads the server's memory. Workload 5 (the engine) runs once, in this
 process. The results go to ``bench/results/<timestamp>.json`` and
@@ -198,7 +198,9 @@ def _run_on(
             )
             for name, driver in servers.baseline_drivers(database).items()
         }
-        lists.verify_answers(server, baselines, workloads, catalog.token, deep_next_id)
+        lists.verify_responses(
+            server, baselines, workloads, catalog.token, deep_next_id
+        )
         measured = lists.measure_lists(
             server, baselines, workloads, catalog.token, settings, work_dir
         )
@@ -265,7 +267,8 @@ def _profile(
     """Sample the server with py-spy during workload 1, in a run of its own."""
     if not settings.profile_seconds:
         return None
-    stacks = settings.results_dir / "profiles" / f"{database}-w1.txt"
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stacks = settings.results_dir / "profiles" / f"{stamp}-{database}-w1.txt"
     body = work_dir / "body-w1-graphql.json"
     recorder = profile.start_recording(server.pid, settings.profile_seconds, stacks)
     load = wrk.LoadSettings(
@@ -273,6 +276,7 @@ def _profile(
     )
     summary = wrk.run_wrk(f"{server.base_url}/graphql", body, token, load)
     profile.finish_recording(recorder, stacks)
+    stacks = profile.compress(stacks)
     return {
         "workload": workload.key,
         "seconds": settings.profile_seconds,

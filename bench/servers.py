@@ -27,7 +27,7 @@ _SERVER_VARIABLES = (
     "LIFECYCLE_CONCURRENCY",
     "LIFECYCLE_LEASE_SECONDS",
 )
-# Delay of the upstream's answers, in milliseconds.
+# Delay of the upstream's responses, in milliseconds.
 UPSTREAM_DELAY_MS = 20
 
 
@@ -85,7 +85,6 @@ def start_graphql_server(
         "serve",
         "--workers",
         "1",
-        "--no-migrate",
         "--host",
         "127.0.0.1",
         "--port",

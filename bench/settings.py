@@ -14,12 +14,12 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class BenchSettingsError(ValueError):
-    """Raised when a BENCH_* variable holds a value the harness cannot use."""
+    """Raised when a BENCH_* variable has a value the harness cannot use."""
 
 
 @dataclass(frozen=True, slots=True)
 class BenchSettings:
-    """What one benchmark run measures, and for how long."""
+    """Settings of one benchmark run: what it measures, and for how long."""
 
     # Seconds of each wrk run, and the number of rounds per workload.
     duration: int = 10

@@ -49,7 +49,7 @@ class StatementRecorder:
         self.statements: list[tuple[str, Any]] = []
 
     def on_execute(self, *args: Any) -> None:
-        """The ``before_cursor_execute`` listener: record statement and parameters."""
+        """Record a statement and its parameters (a ``before_cursor_execute`` hook)."""
         self.statements.append((str(args[2]), args[3]))
 
 
@@ -94,11 +94,11 @@ async def count_statements(
 
 async def _post(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
     response = await client.post("/graphql", json=body)
-    answer = response.json()
-    if response.status_code != 200 or answer.get("errors"):
+    document = response.json()
+    if response.status_code != 200 or document.get("errors"):
         raise AssertionError(
             f"statement count request failed with {response.status_code}: "
-            f"{str(answer)[:500]}"
+            f"{str(document)[:500]}"
         )
 
 

@@ -1,7 +1,7 @@
-"""A loopback upstream API that answers after a fixed delay and counts concurrency.
+"""A loopback upstream API that responds after a fixed delay and counts concurrency.
 
 The benchmark's integrations validate accounts with ``GET /<integration>/api/me``.
-This server answers it with 200 after `--delay-ms` and records, per
+This server responds with 200 after `--delay-ms` and records, per
 integration, the requests served and the maximum number in flight at once,
 which shows whether the server honours its per-integration cap.
 

@@ -2,8 +2,8 @@
 
 Each workload is one HTTP request body, sent over and over by wrk: a GraphQL
 document with variables for ``/graphql``, and a small JSON object for the
-baseline's ``/accounts`` that asks the same question. Both answer with the
-same JSON document, which `check_same_answer` verifies before any timing.
+baseline's ``/accounts`` that requests the same page. Both respond with the
+same JSON document, which `check_same_page` verifies before any timing.
 """
 
 from __future__ import annotations
@@ -116,27 +116,27 @@ def deep_page_depth(accounts: int) -> int:
     return min(DEEP_PAGE_DEPTH, accounts * 3 // 4)
 
 
-class WrongAnswerError(AssertionError):
-    """Raised when a server's answer to a workload is not the expected one."""
+class UnexpectedResponseError(AssertionError):
+    """Raised when a server's response to a workload is not the expected one."""
 
 
-def page_of(answer: Any, workload: Workload, server: str) -> dict[str, Any]:
-    """Return the connection object of an answer, checking its shape and size."""
-    if not isinstance(answer, dict) or answer.get("errors"):
-        raise WrongAnswerError(
-            f"{server} answered {workload.key} with errors: {str(answer)[:500]}"
+def page_of(document: Any, workload: Workload, server: str) -> dict[str, Any]:
+    """Return the connection object of a response, checking its shape and size."""
+    if not isinstance(document, dict) or document.get("errors"):
+        raise UnexpectedResponseError(
+            f"{server} returned errors for {workload.key}: {str(document)[:500]}"
         )
-    page: dict[str, Any] = answer["data"][CONNECTION]
+    page: dict[str, Any] = document["data"][CONNECTION]
     if len(page["nodes"]) != workload.first:
-        raise WrongAnswerError(
+        raise UnexpectedResponseError(
             f"{server} returned {len(page['nodes'])} nodes for {workload.key}, "
             f"expected {workload.first}: the dataset is too small for it"
         )
     return page
 
 
-def check_same_answer(graphql: Any, baseline: Any, workload: Workload) -> None:
-    """Raise WrongAnswerError unless both servers returned the same page."""
+def check_same_page(graphql: Any, baseline: Any, workload: Workload) -> None:
+    """Raise UnexpectedResponseError unless both servers returned the same page."""
     graphql_page = page_of(graphql, workload, "the GraphQL server")
     baseline_page = page_of(baseline, workload, "the baseline")
     if graphql_page != baseline_page:
@@ -144,11 +144,11 @@ def check_same_answer(graphql: Any, baseline: Any, workload: Workload) -> None:
             zip(graphql_page["nodes"], baseline_page["nodes"], strict=True)
         ):
             if left != right:
-                raise WrongAnswerError(
+                raise UnexpectedResponseError(
                     f"{workload.key} node {index} differs: GraphQL {left!r}, "
                     f"baseline {right!r}"
                 )
-        raise WrongAnswerError(
+        raise UnexpectedResponseError(
             f"{workload.key} pageInfo differs: GraphQL "
             f"{graphql_page['pageInfo']!r}, baseline {baseline_page['pageInfo']!r}"
         )

@@ -157,10 +157,20 @@ def parse_token_response(
 
 
 def token_expiry(payload: Mapping[str, Any], now: datetime) -> datetime | None:
-    """Return when the access token expires, or None when the response omits it."""
+    """Return when the access token expires, or None when that is unknown.
+
+    An expiry past what `datetime` can represent (the year 9999), such as
+    ``expires_in: 1e30``, is treated as unknown as well.
+    """
     expires_in = _number(payload.get("expires_in"))
     if expires_in is not None:
-        return now + timedelta(seconds=expires_in) if expires_in > 0 else None
+        if not expires_in > 0:
+            return None
+        try:
+            return now + timedelta(seconds=expires_in)
+        except OverflowError:
+            logger.warning("oauth_expiry_out_of_range field=expires_in")
+            return None
     return _absolute_time(payload.get("expires_at"))
 
 

@@ -74,6 +74,10 @@ def connected_context(vendor: Vendor) -> dict[str, Any]:
         pytest.param({"expires_in": -5}, None, id="negative"),
         pytest.param({}, None, id="absent"),
         pytest.param({"expires_in": "soon"}, None, id="unreadable"),
+        pytest.param({"expires_in": 1e30}, None, id="past-year-9999"),
+        pytest.param({"expires_in": "inf"}, None, id="infinite"),
+        pytest.param({"expires_in": "nan"}, None, id="not-a-number"),
+        pytest.param({"expires_at": 1e30}, None, id="epoch-past-year-9999"),
         pytest.param(
             {"expires_at": 1772370000},
             datetime.fromtimestamp(1772370000, UTC),
@@ -454,6 +458,17 @@ async def test_vendor_expiry_styles(
     )
 
     assert update.expires_at == NOW + timedelta(hours=2)
+
+
+async def test_absurd_expiry_means_unknown(engine: Engine, upstream: Vendor) -> None:
+    upstream.oauth.token_fields = {"expires_in": 1e30}
+
+    update = await engine.refresh_credentials(
+        oauth_config(upstream), connected_context(upstream)
+    )
+
+    assert update.access_token in upstream.oauth.access_tokens
+    assert update.expires_at is None
 
 
 # -- client credentials, formats, custom refresh -------------------------------

@@ -21,7 +21,8 @@ Formats and their `config` keys:
 All formats accept ``limit`` with ``limit_param`` (the page size to send),
 ``has_next_path`` (a body path whose falsy value ends the loop) and
 ``max_pages``. Pagination stops on an empty page, on a page or cursor seen
-before, and at the page cap, so no loop runs forever.
+before, on a page whose records equal the previous page's (an upstream that
+ignores the page parameter), and at the page cap, so no loop runs forever.
 
 The cursor handed to the caller is opaque: base64url JSON holding the format,
 the position, the pages fetched so far and fingerprints of recent positions.
@@ -68,12 +69,15 @@ class PageState:
     `position` is the format's own value (page number, offset, cursor, URL,
     range start or dynamic values). `pages` counts the pages fetched before
     this one; `history` contains fingerprints of recent positions.
+    `records_digest` is the digest of the previous page's records, or None
+    on the first page.
     """
 
     format: str
     position: Mapping[str, Any]
     pages: int = 0
     history: tuple[str, ...] = ()
+    records_digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,15 +273,28 @@ class Pagination:
             return NextPage(None, "end")
         if not records:
             return NextPage(None, "empty_page")
+        digest = _records_digest(records)
+        if digest == state.records_digest:
+            # An upstream that ignores the page parameter returns the same
+            # records each time, with a new position that looks like progress.
+            logger.warning(
+                "pagination_repeated_page path=%s format=%s pages=%d",
+                self.path,
+                state.format,
+                state.pages + 1,
+            )
+            return NextPage(None, "repeated")
         has_next_path = self.config.get("has_next_path")
         if has_next_path and not lookup_path(response.data, str(has_next_path)):
             return NextPage(None, "end")
         position = self._next_position(state, request, response, records)
         if position is None:
             return NextPage(None, "end")
-        return self._checked(state, position)
+        return self._checked(state, position, digest)
 
-    def _checked(self, state: PageState, position: dict[str, Any]) -> NextPage:
+    def _checked(
+        self, state: PageState, position: dict[str, Any], digest: str
+    ) -> NextPage:
         fingerprint = _fingerprint(position)
         seen = (*state.history, _fingerprint(state.position))
         if fingerprint in seen:
@@ -298,7 +315,8 @@ class Pagination:
             return NextPage(None, "page_cap")
         history = seen[-_HISTORY_LENGTH:]
         return NextPage(
-            PageState(state.format, position, state.pages + 1, history), "more"
+            PageState(state.format, position, state.pages + 1, history, digest),
+            "more",
         )
 
     def _next_position(
@@ -413,6 +431,7 @@ class Pagination:
             "p": dict(state.position),
             "n": state.pages,
             "h": list(state.history),
+            "r": state.records_digest,
         }
         return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
 
@@ -445,7 +464,14 @@ class Pagination:
                 f"uses {self.format!r}; start again without a cursor"
             )
         history = tuple(str(item) for item in payload["h"])[-_HISTORY_LENGTH:]
-        return PageState(str(self.format), payload["p"], payload["n"], history)
+        digest = payload.get("r")
+        return PageState(
+            str(self.format),
+            payload["p"],
+            payload["n"],
+            history,
+            digest if isinstance(digest, str) else None,
+        )
 
 
 def _int_setting(config: Mapping[str, Any], key: str, default: int, path: str) -> int:
@@ -485,6 +511,11 @@ def _follow_url(request: PreparedRequest, url: str) -> PreparedRequest:
 def _fingerprint(position: Mapping[str, Any]) -> str:
     digest = hashlib.sha256(orjson.dumps(dict(position), option=orjson.OPT_SORT_KEYS))
     return digest.hexdigest()[:16]
+
+
+def _records_digest(records: list[Any]) -> str:
+    encoded = orjson.dumps(records, option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(encoded).hexdigest()[:16]
 
 
 def httpx_url_join(base: str, target: str) -> str:

@@ -297,6 +297,50 @@ async def test_repeated_page_stops(engine: Engine, upstream: Vendor) -> None:
     assert pages[-1].stop_reason == "repeated"
 
 
+@pytest.mark.parametrize(
+    "pagination",
+    [
+        pytest.param(
+            {"format": "page", "config": {"limit_param": "per_page"}}, id="page"
+        ),
+        pytest.param(
+            {"format": "offset", "config": {"limit_param": "limit", "limit": 3}},
+            id="offset",
+        ),
+    ],
+)
+async def test_ignored_page_parameter_stops(
+    engine: Engine, upstream: Vendor, pagination: dict[str, Any]
+) -> None:
+    same_page = {"data": [{"id": 1}, {"id": 2}, {"id": 3}]}
+    upstream.script("/api/stuck/contacts", Reply(200, json=same_page))
+    config = paged_config(upstream, "stuck", pagination, response_path="data")
+
+    pages = await collect(engine, config, api_key_context(upstream))
+
+    assert len(pages) == 2
+    assert len(upstream.requests) == 2
+    assert pages[-1].stop_reason == "repeated"
+    assert pages[-1].next_cursor is None
+
+
+async def test_repeated_page_detected_across_calls(
+    engine: Engine, upstream: Vendor
+) -> None:
+    upstream.script("/api/stuck/contacts", Reply(200, json={"data": [{"id": 1}]}))
+    pagination = {"format": "page", "config": {"limit_param": "per_page"}}
+    config = paged_config(upstream, "stuck", pagination, response_path="data")
+    context = api_key_context(upstream)
+    first = await engine.request(config, context, "contacts", "list")
+
+    second = await engine.request(
+        config, context, "contacts", "list", cursor=first.next_cursor
+    )
+
+    assert first.stop_reason == "more"
+    assert second.stop_reason == "repeated"
+
+
 async def test_page_cap_from_config(engine: Engine, upstream: Vendor) -> None:
     pagination = {
         "format": "page",

@@ -28,6 +28,13 @@ __all__ = [
     "redact_value",
 ]
 
+# Objects and lists nested deeper than this read back as null. Mutations
+# reject JSON inputs nested deeper than 32 levels (see
+# `graphql_api.mutations.validation.MAX_JSON_INPUT_DEPTH`),
+# so only documents stored before that check, or written around the API,
+# reach this limit.
+MAX_READ_DEPTH = 64
+
 
 def declared_password_fields(*configs: Mapping[str, Any] | None) -> frozenset[str]:
     """Collect the names of credential fields declared with type "password".
@@ -45,16 +52,17 @@ def declared_password_fields(*configs: Mapping[str, Any] | None) -> frozenset[st
 
 
 def _password_fields_in(value: Any) -> Iterable[str]:
-    if isinstance(value, list):
-        for item in value:
-            yield from _password_fields_in(item)
-        return
-    if not isinstance(value, Mapping):
-        return
-    if value.get("type") == "password" and isinstance(value.get("name"), str):
-        yield value["name"]
-    for child in value.values():
-        yield from _password_fields_in(child)
+    # A stack, not recursion, so that a deeply nested stored config cannot
+    # raise RecursionError on a read.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, Mapping):
+            if item.get("type") == "password" and isinstance(item.get("name"), str):
+                yield item["name"]
+            pending.extend(item.values())
 
 
 def redact_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -138,15 +146,34 @@ def _without_keys(
 
 
 def _strip(value: Any, is_hidden: Callable[[str], bool]) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            key: _strip(child, is_hidden)
-            for key, child in value.items()
-            if not is_hidden(str(key))
-        }
-    if isinstance(value, list):
-        return [_strip(item, is_hidden) for item in value]
-    return value
+    """Copy `value` without hidden keys and without nesting past `MAX_READ_DEPTH`.
+
+    Objects and lists deeper than `MAX_READ_DEPTH` levels become null. Works with a stack instead of recursion, so that no stored document can
+    raise RecursionError, and the cut keeps responses within the nesting
+    that the JSON encoder accepts.
+    """
+    root: list[Any] = [None]
+    pending: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 1)]
+    while pending:
+        source, target, slot, depth = pending.pop()
+        if isinstance(source, Mapping | list) and depth > MAX_READ_DEPTH:
+            target[slot] = None
+        elif isinstance(source, Mapping):
+            copy: dict[Any, Any] = {}
+            target[slot] = copy
+            for key, child in source.items():
+                if not is_hidden(str(key)):
+                    # Inserted now so that the copy keeps the key order.
+                    copy[key] = None
+                    pending.append((child, copy, key, depth + 1))
+        elif isinstance(source, list):
+            items: list[Any] = [None] * len(source)
+            target[slot] = items
+            for index, item in enumerate(source):
+                pending.append((item, items, index, depth + 1))
+        else:
+            target[slot] = source
+    return root[0]
 
 
 def mark_context_secrets(

@@ -8,8 +8,10 @@ input path followed by the problem's JSON path.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import orjson
 
 from graphql_api.mutations.common import (
     MutationRejected,
@@ -17,6 +19,12 @@ from graphql_api.mutations.common import (
     UserErrorCode,
     json_path_parts,
 )
+
+# Deepest nesting of objects and lists accepted in a JSON input (config,
+# override, context, credentials).
+MAX_JSON_INPUT_DEPTH = 32
+# Largest JSON input, measured as compact UTF-8 JSON.
+MAX_JSON_INPUT_BYTES = 512 * 1024
 
 
 def raise_if_any(errors: Sequence[UserError]) -> None:
@@ -88,16 +96,67 @@ def not_null_errors(value: Any, *field: str) -> list[UserError]:
 
 
 def object_errors(value: Any, *field: str) -> list[UserError]:
-    """Check that a JSON input is an object."""
-    if isinstance(value, Mapping):
-        return []
-    return [
-        bad_input(
-            f"`{field[-1]}` must be a JSON object, got {type(value).__name__} "
-            f"{_preview(value)}.",
-            *field,
+    """Check that a JSON input is an object within the depth and size limits.
+
+    The limits keep every stored document readable: deeper documents would
+    exhaust recursion in code that walks them, and in JSON encoders.
+    """
+    if not isinstance(value, Mapping):
+        return [
+            bad_input(
+                f"`{field[-1]}` must be a JSON object, got {type(value).__name__} "
+                f"{_preview(value)}.",
+                *field,
+            )
+        ]
+    return json_size_errors(value, *field)
+
+
+def json_size_errors(value: Any, *field: str) -> list[UserError]:
+    """Check that a JSON input is within the depth and size limits."""
+    name = field[-1]
+    if json_depth_exceeds(value, MAX_JSON_INPUT_DEPTH):
+        message = (
+            f"`{name}` is nested more than {MAX_JSON_INPUT_DEPTH} levels deep, "
+            f"but at most {MAX_JSON_INPUT_DEPTH} levels of objects and lists are "
+            "allowed: flatten the document."
         )
-    ]
+        return [bad_input(message, *field)]
+    try:
+        size = len(orjson.dumps(value))
+    except orjson.JSONEncodeError as error:
+        message = (
+            f"`{name}` cannot be stored as JSON ({error}): send integers within "
+            "the 64-bit range and plain JSON values."
+        )
+        return [bad_input(message, *field)]
+    if size > MAX_JSON_INPUT_BYTES:
+        message = (
+            f"`{name}` is {size} bytes as JSON, but at most "
+            f"{MAX_JSON_INPUT_BYTES} bytes are allowed: send a smaller document."
+        )
+        return [bad_input(message, *field)]
+    return []
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """Tell whether objects and lists nest more than `limit` levels in `value`.
+
+    Walks with a stack instead of recursion, so any depth is safe to check.
+    """
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, Mapping):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _preview(value: Any) -> str:

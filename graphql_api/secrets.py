@@ -148,7 +148,8 @@ def _without_keys(
 def _strip(value: Any, is_hidden: Callable[[str], bool]) -> Any:
     """Copy `value` without hidden keys and without nesting past `MAX_READ_DEPTH`.
 
-    Objects and lists deeper than `MAX_READ_DEPTH` levels become null. Works with a stack instead of recursion, so that no stored document can
+    Objects and lists deeper than `MAX_READ_DEPTH` levels become null. Works
+    with a stack instead of recursion, so that no stored document can
     raise RecursionError, and the cut keeps responses within the nesting
     that the JSON encoder accepts.
     """

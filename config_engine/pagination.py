@@ -8,7 +8,9 @@ Formats and their `config` keys:
 - ``cursor``: the next cursor comes from ``cursor_path`` in the body or from
   the ``cursor_header`` response header, and goes out as ``cursor_param``
   (default ``cursor``) in the ``cursor_location`` ``query`` (default),
-  ``body`` or ``header``. A cursor that is an absolute URL is fetched as is.
+  ``body`` or ``header``. A cursor that is an absolute URL is fetched as is,
+  and one that is an absolute path (``/services/data/v59.0/query/01g-2000``)
+  is fetched on the request's origin.
 - ``link_header``: follows the RFC 8288 ``Link`` header's ``rel`` (default
   ``next``), resolving relative URLs against the current one.
 - ``range``: sends ``Range: <range_unit>=<start>-<end>`` (unit default
@@ -334,7 +336,7 @@ class Pagination:
         if state.format == "offset":
             return {"offset": int(position["offset"]) + len(records)}
         if state.format == "cursor":
-            return self._next_cursor(response)
+            return self._next_cursor(request, response)
         if state.format == "link_header":
             return self._next_link(response)
         if state.format == "range":
@@ -345,7 +347,9 @@ class Pagination:
         limit = self.config.get("limit")
         return isinstance(limit, int) and 0 < len(records) < limit
 
-    def _next_cursor(self, response: UpstreamResponse) -> dict[str, Any] | None:
+    def _next_cursor(
+        self, request: PreparedRequest, response: UpstreamResponse
+    ) -> dict[str, Any] | None:
         header = self.config.get("cursor_header")
         if header:
             value: Any = response.headers.get(str(header).lower())
@@ -355,6 +359,9 @@ class Pagination:
             return None
         if isinstance(value, str) and value.startswith(("http://", "https://")):
             return {"url": value}
+        if isinstance(value, str) and value.startswith("/") and value[1:2] != "/":
+            # Salesforce's nextRecordsUrl is a path on the instance's origin.
+            return {"url": httpx_url_join(request.url, value)}
         return {"cursor": value}
 
     def _next_link(self, response: UpstreamResponse) -> dict[str, Any] | None:

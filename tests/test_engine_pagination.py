@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +22,9 @@ from tests.upstream.vendor import Reply, Vendor
 pytest_plugins = ["tests.upstream.plugin"]
 
 ALL_IDS = list(range(1, 8))
+SALESFORCE_DEMO = (
+    Path(__file__).parents[1] / "graphql_api" / "demo" / "configs" / "salesforce.json"
+)
 
 
 @pytest.fixture
@@ -339,6 +344,48 @@ async def test_repeated_page_detected_across_calls(
 
     assert first.stop_reason == "more"
     assert second.stop_reason == "repeated"
+
+
+async def test_salesforce_demo_follows_next_records_url(
+    engine: Engine, upstream: Vendor
+) -> None:
+    document = json.loads(SALESFORCE_DEMO.read_text(encoding="utf-8"))
+    query_path = "/services/data/v60.0/query"
+    next_path = f"{query_path}/01gD000000MoreRecords-2000"
+    upstream.script(
+        query_path,
+        Reply(
+            200,
+            json={
+                "totalSize": 3,
+                "done": False,
+                "nextRecordsUrl": f"/{upstream.namespace}{next_path}",
+                "records": [{"Id": "001A"}, {"Id": "001B"}],
+            },
+        ),
+    )
+    upstream.script(
+        next_path,
+        Reply(200, json={"totalSize": 3, "done": True, "records": [{"Id": "001C"}]}),
+    )
+    context = {
+        "instance_url": upstream.base_url,
+        "oauth": {"token": {"access_token": "sf-access-token-1"}},
+    }
+
+    pages = [
+        page
+        async for page in engine.iterate(
+            document["config"], context, "accounts", "list"
+        )
+    ]
+
+    records = [record["Id"] for page in pages for record in page.records]
+    assert records == ["001A", "001B", "001C"]
+    assert [request.path for request in upstream.requests] == [query_path, next_path]
+    assert upstream.requests[1].query == []
+    assert upstream.requests[1].headers["authorization"] == "Bearer sf-access-token-1"
+    assert pages[-1].stop_reason == "end"
 
 
 async def test_page_cap_from_config(engine: Engine, upstream: Vendor) -> None:

@@ -10,7 +10,8 @@ Format-specific keys:
 - ``cursor``: ``cursor_path`` (a body path) or ``cursor_header`` (a response
   header) is required. The cursor goes out as ``cursor_param`` in the
   ``cursor_location``: ``query`` (the default), ``body`` or ``header``. A
-  cursor that is a full URL is fetched as it is.
+  cursor that is a full URL is fetched as it is, and one that is a path
+  starting with ``/`` is fetched on the origin of the request.
 - ``link_header``: ``rel``, the link relation to follow (``next``).
 - ``range``: ``range_unit`` of the ``Range`` header (``items``).
 - ``dynamic``: JSONata ``get_initial_pagination_values_expression``,

@@ -6,10 +6,6 @@ demo sends a request. The accounts are generated from a fixed seed, so every
 load writes the same ids and values, and they carry obviously fake
 credentials. The records go through the importer, which validates every
 config as an import from Truto would.
-
-NOTE: Salesforce's ``nextRecordsUrl`` is a path relative to the instance, and
-the config engine follows only absolute cursor URLs, so the Salesforce list
-methods would send that path as a ``cursor`` query parameter.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ Exit codes: 0 success, 1 the config has problems or the call failed,
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +33,7 @@ from config_engine.rate_limit import RetryWait
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+_DEFAULT_LIMITS = EngineLimits()
 
 
 class InputError(Exception):
@@ -93,12 +95,34 @@ def _add_request(commands: Any) -> None:
         help="maximum pages to fetch (default 100)",
     )
     request.add_argument(
-        "--timeout", type=float, default=30.0, help="timeout per request in seconds"
+        "--timeout",
+        type=_positive_seconds,
+        default=30.0,
+        help="timeout of each upstream exchange, in seconds (default 30)",
+    )
+    request.add_argument(
+        "--deadline",
+        type=_positive_seconds,
+        default=_DEFAULT_LIMITS.call_timeout,
+        help="time limit of each call with its retries and waits, in seconds "
+        f"(default {_DEFAULT_LIMITS.call_timeout:g})",
     )
     request.add_argument(
         "--dry-run", action="store_true", help="print the request instead of sending it"
     )
     request.set_defaults(func=run_request)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (0 < seconds < math.inf):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is invalid: expected a number of seconds greater than 0"
+        )
+    return seconds
 
 
 def run_check(arguments: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
@@ -131,7 +155,9 @@ async def run_request(
         err.write(f"error: {exc}\n")
         return EXIT_USAGE
     limits = EngineLimits(
-        request_timeout=arguments.timeout, max_pages=arguments.max_pages
+        request_timeout=arguments.timeout,
+        call_timeout=arguments.deadline,
+        max_pages=arguments.max_pages,
     )
     async with httpx.AsyncClient() as client:
         engine = Engine(

@@ -81,12 +81,16 @@ _ACTION_RESOURCE = "$action"
 class EngineLimits:
     """Bounds on the engine's work. Times are in seconds.
 
+    `request_timeout` bounds one exchange, and `call_timeout` one call with
+    its retries and waits: no retry starts that would end after it, and the
+    last attempt's timeout is cut to the time left.
     `max_pages` caps `iterate` and every cursor chain; a pagination config's
     own `max_pages` can only lower it. `expression_timeout` bounds each JSONata
     evaluation, which runs on the event loop's thread and blocks it meanwhile.
     """
 
     request_timeout: float = 30.0
+    call_timeout: float = 90.0
     max_response_bytes: int = 20 * 1024 * 1024
     max_retries: int = 3
     max_retry_wait: float = 60.0
@@ -374,9 +378,14 @@ class Engine:
         self, request: PreparedRequest, retrier: Retrier
     ) -> UpstreamResponse:
         options = self.limits.send_options
-        return await retrier.send(
-            request.method, lambda: send(self.client, request, options)
-        )
+        retrier.deadline = time.monotonic() + self.limits.call_timeout
+
+        async def send_once() -> UpstreamResponse:
+            # Kept positive: the deadline may pass between the check and here.
+            timeout = max(min(options.timeout, retrier.time_left()), 0.001)
+            return await send(self.client, request, replace(options, timeout=timeout))
+
+        return await retrier.send(request.method, send_once)
 
     def _raise_for_error(
         self, response: UpstreamResponse, plan: _Plan, *, action: str

@@ -20,13 +20,17 @@ logs a warning; it never fails the call.
 5xx responses and read timeouts are retried with jittered exponential backoff
 for idempotent methods only, because a POST that timed out may have been
 applied. Connection failures are retried for every method: nothing was sent.
+A `Retrier` with a `deadline` does not start a wait that would end after it,
+and fails with the last error instead.
 """
 
 from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -246,7 +250,8 @@ class Retrier:
 
     `sleep`, `clock` and `rng` are injectable so that tests neither sleep for
     long nor depend on chance. Every wait is logged, kept in `waits` and passed
-    to `on_wait`.
+    to `on_wait`. `deadline` is a `time.monotonic` time after which no retry
+    starts, or None for no deadline.
     """
 
     rules: RateLimitRules
@@ -256,6 +261,13 @@ class Retrier:
     rng: random.Random = field(default_factory=random.Random)
     on_wait: OnWait | None = None
     waits: list[RetryWait] = field(default_factory=list)
+    deadline: float | None = None
+
+    def time_left(self) -> float:
+        """Return the seconds left before the deadline (infinite without one)."""
+        if self.deadline is None:
+            return math.inf
+        return self.deadline - time.monotonic()
 
     async def send(
         self, method: str, send_once: Callable[[], Awaitable[UpstreamResponse]]
@@ -268,21 +280,32 @@ class Retrier:
             try:
                 response = await send_once()
             except UpstreamUnavailableError as exc:
+                backoff = self._backoff(attempt)
                 if not (retries_left and _may_retry_failure(method, exc)):
                     raise
-                await self._wait(
-                    attempt, self._backoff(attempt), "connection_error", None
-                )
+                if not self._fits_deadline(backoff, method):
+                    raise
+                await self._wait(attempt, backoff, _failure_reason(exc), None)
                 continue
             if self.rules.is_limited(response):
                 await self._wait_for_limit(attempt, response, retries_left)
                 continue
             if response.status >= 500 and retries_left and method in IDEMPOTENT_METHODS:
-                await self._wait(
-                    attempt, self._backoff(attempt), "server_error", response.status
-                )
-                continue
+                backoff = self._backoff(attempt)
+                if self._fits_deadline(backoff, method):
+                    await self._wait(attempt, backoff, "server_error", response.status)
+                    continue
             return response
+
+    def _fits_deadline(self, seconds: float, method: str) -> bool:
+        if seconds < self.time_left():
+            return True
+        logger.warning(
+            "upstream_deadline_reached method=%s attempts=%d",
+            method,
+            len(self.waits) + 1,
+        )
+        return False
 
     async def _wait_for_limit(
         self, attempt: int, response: UpstreamResponse, retries_left: bool
@@ -290,14 +313,18 @@ class Retrier:
         now = self.clock()
         hinted = self.rules.wait_seconds(response, now)
         seconds = hinted if hinted is not None else self._backoff(attempt)
-        if not retries_left or seconds > self.policy.max_wait:
+        past_deadline = seconds >= self.time_left()
+        if not retries_left or seconds > self.policy.max_wait or past_deadline:
             info = self.rules.info(response, now)
-            reason = (
-                f"the wait of {seconds:.1f} s exceeds the maximum of "
-                f"{self.policy.max_wait:g} s"
-                if retries_left
-                else f"{self.policy.max_retries} retries were used up"
-            )
+            if not retries_left:
+                reason = f"{self.policy.max_retries} retries were used up"
+            elif seconds > self.policy.max_wait:
+                reason = (
+                    f"the wait of {seconds:.1f} s exceeds the maximum of "
+                    f"{self.policy.max_wait:g} s"
+                )
+            else:
+                reason = f"the wait of {seconds:.1f} s would pass the call's deadline"
             raise RateLimitedError(
                 f"upstream rate limit hit (status {response.status}); {reason}; "
                 f"retry after {seconds:.1f} s",
@@ -330,6 +357,12 @@ class Retrier:
         if self.on_wait is not None:
             self.on_wait(wait)
         await self.sleep(seconds)
+
+
+def _failure_reason(error: UpstreamUnavailableError) -> str:
+    if isinstance(error.__cause__, httpx.TimeoutException):
+        return "timeout"
+    return "connection_error"
 
 
 def _may_retry_failure(method: str, error: UpstreamUnavailableError) -> bool:

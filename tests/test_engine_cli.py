@@ -340,3 +340,34 @@ def test_console_script_runs_config_request(upstream: Vendor, tmp_path: Path) ->
 
     assert completed.returncode == 0, completed.stderr
     assert [record["id"] for record in lines(completed.stdout)] == [1, 2, 3, 4, 5, 6, 7]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        pytest.param("--timeout", "0", id="timeout-zero"),
+        pytest.param("--timeout", "-1", id="timeout-negative"),
+        pytest.param("--timeout", "soon", id="timeout-text"),
+        pytest.param("--deadline", "0", id="deadline-zero"),
+    ],
+)
+def test_request_rejects_non_positive_seconds(
+    option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        parse(
+            "config",
+            "request",
+            "c.json",
+            "--resource",
+            "a",
+            "--method",
+            "b",
+            option,
+            value,
+        )
+
+    assert caught.value.code == 2
+    assert f"{value!r} is invalid: expected a number of seconds greater than 0" in (
+        capsys.readouterr().err
+    )

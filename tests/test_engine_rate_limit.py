@@ -395,4 +395,32 @@ async def test_read_timeout_on_get_is_retried(
     page = await call(engine, limited_config(upstream))
 
     assert page.result == {"ok": True}
-    assert [wait.reason for wait in page.waits] == ["connection_error"]
+    assert [wait.reason for wait in page.waits] == ["timeout"]
+
+
+async def test_call_deadline_cuts_attempt_timeout(
+    client: httpx.AsyncClient, upstream: Vendor
+) -> None:
+    sleep = RecordingSleep()
+    limits = EngineLimits(request_timeout=5.0, call_timeout=0.3)
+    engine = Engine(client, sleep=sleep, limits=limits)
+    upstream.script("/limited", Reply(200, json={}, delay=2.0), OK)
+
+    with pytest.raises(UpstreamUnavailableError, match=r"timed out after 0\.\d+ s"):
+        await call(engine, limited_config(upstream))
+
+    assert len(upstream.hits("/limited")) == 1
+    assert sleep.calls == []
+
+
+async def test_rate_limit_wait_past_deadline_fails(
+    client: httpx.AsyncClient, upstream: Vendor
+) -> None:
+    sleep = RecordingSleep()
+    engine = Engine(client, sleep=sleep, limits=EngineLimits(call_timeout=5.0))
+    upstream.script("/limited", Reply(429, headers={"Retry-After": "30"}), OK)
+
+    with pytest.raises(RateLimitedError, match=r"would pass the call's deadline"):
+        await call(engine, limited_config(upstream))
+
+    assert sleep.calls == []

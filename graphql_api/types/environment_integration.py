@@ -79,7 +79,9 @@ class EnvironmentIntegration(Node):
 
     @strawberry.field(
         description="Changes to the integration's config for this environment. "
-        "Client secrets and every key named like a secret are left out."
+        "Left out, as in `Integration.config`: every key named like a secret, "
+        "all values under `authorization.config`, credential headers, "
+        "assertion parameters and URLs with a password."
     )
     def override(self) -> JSON:
         return JSON(redact_config(self.row.override))

@@ -82,10 +82,15 @@ class Integration(Node):
 
     @strawberry.field(
         description="The config: base URL, headers, credentials, resources and "
-        "so on. Client secrets and every key named like a secret are left out."
+        "so on. Left out: every key named like a secret, all values under "
+        "`authorization.config`, credential headers (Authorization, Cookie, "
+        "X-Api-Key, ...), assertion parameters and URLs with a password. For "
+        "a team other than the owner, `authorization`, `credentials` and "
+        "`headers` are left out entirely."
     )
-    def config(self) -> JSON:
-        return JSON(redact_config(self.row.config))
+    def config(self, info: Info) -> JSON:
+        foreign = self.row.team_id != info.context.principal.team_id
+        return JSON(redact_config(self.row.config, foreign=foreign))
 
     @strawberry.field(
         description="Whether the caller may change or delete it: true for a "

@@ -46,6 +46,10 @@ from graphql_api.types.node import parse_id
 
 # Deeper nesting of and/or/not is rejected before any SQL is built.
 MAX_FILTER_DEPTH = 8
+# Maximum number of filter objects in one filter, counting the top one and
+# every item of `and`, `or` and `not`. SQLite fails with "Expression tree is
+# too large" on an `or` of about 1,000 items, because it nests each OR.
+MAX_FILTER_NODES = 100
 # Maximum number of values in `in` and `notIn`, because each value is one
 # bound parameter.
 MAX_LIST_VALUES = 500
@@ -183,6 +187,8 @@ def combine(
     Every given field must hold. `and`, `or` and `not` recurse into nested
     filters of the same type, at most `MAX_FILTER_DEPTH` levels deep.
     """
+    if depth == 1:
+        _check_node_count(condition)
     if depth > MAX_FILTER_DEPTH:
         raise BadUserInputError(
             f"The filter nests `and`, `or` and `not` more than {MAX_FILTER_DEPTH} "
@@ -202,6 +208,24 @@ def combine(
     if condition.not_ is not None:
         parts.append(not_(combine(condition.not_, rules, dialect, depth + 1)))
     return and_(true(), *parts)
+
+
+def _check_node_count(condition: CombinableFilter) -> None:
+    count = 0
+    pending: list[CombinableFilter] = [condition]
+    while pending:
+        item = pending.pop()
+        count += 1
+        if count > MAX_FILTER_NODES:
+            raise BadUserInputError(
+                f"The filter contains more than {MAX_FILTER_NODES} filter objects "
+                f"in `and`, `or` and `not`, but at most {MAX_FILTER_NODES} are "
+                "allowed: use `in` for lists of values, or split the request."
+            )
+        pending.extend(item.and_ or ())
+        pending.extend(item.or_ or ())
+        if item.not_ is not None:
+            pending.append(item.not_)
 
 
 def _string(column: Column) -> FieldRule:

@@ -647,6 +647,35 @@ def test_filter_nested_too_deep_is_rejected(
     assert "levels deep" in errors[0]["message"]
 
 
+def test_filter_at_node_limit_is_accepted(
+    client: GraphQLClient, world: FilterWorld
+) -> None:
+    # The top filter and its 99 `or` items make 100 filter objects.
+    branches = [{"tenantId": {"eq": f"absent-{i}"}} for i in range(98)]
+    branches.append({"tenantId": {"eq": world.accounts[0].tenant_id}})
+
+    returned, _total = _returned_ids(client, world.tenant.team_token, {"or": branches})
+
+    assert returned == {world.accounts[0].id}
+
+
+@pytest.mark.parametrize(
+    "branches", [pytest.param(100, id="100"), pytest.param(1000, id="1000")]
+)
+def test_filter_with_too_many_branches_is_rejected(
+    client: GraphQLClient, world: FilterWorld, branches: int
+) -> None:
+    filter_ = {"or": [{"tenantId": {"eq": f"t-{i}"}} for i in range(branches)]}
+
+    errors = client.errors(
+        ACCOUNT_IDS_QUERY, {"filter": filter_}, token=world.tenant.team_token
+    )
+
+    assert len(errors) == 1
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "more than 100 filter objects" in errors[0]["message"]
+
+
 def test_malformed_id_in_filter_is_rejected(
     client: GraphQLClient, world: FilterWorld
 ) -> None:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -171,75 +169,3 @@ def write_json(path: Path, document: Any) -> Path:
     """Write `document` to `path` as JSON and return the path."""
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
     return path
-
-
-@dataclass
-class PostgresServer:
-    """A throwaway PostgreSQL cluster listening on 127.0.0.1."""
-
-    url: str
-
-
-@contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """Start a new PostgreSQL cluster in a temporary folder and stop it on exit.
-
-    Raises LookupError when `initdb` and `pg_ctl` are not installed. PostgreSQL
-    refuses to run as root, so under root the cluster runs as the `postgres`
-    system user through `runuser`, in a folder that this user owns.
-    """
-    initdb = shutil.which("initdb")
-    pg_ctl = shutil.which("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        raise LookupError("initdb and pg_ctl are not on PATH")
-    folder = Path(tempfile.mkdtemp(prefix="graphql-api-postgres-"))
-    try:
-        prefix = _postgres_user_prefix(folder)
-        data = folder / "data"
-        port = free_port()
-        _run_checked(
-            [
-                *prefix,
-                initdb,
-                "-D",
-                str(data),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-            ]
-        )
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -F"
-        log = str(folder / "server.log")
-        _run_checked(
-            [*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", log, "-w", "start"]
-        )
-        try:
-            yield PostgresServer(
-                f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
-            )
-        finally:
-            stop = [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"]
-            subprocess.run(stop, check=False, capture_output=True)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _run_checked(command: list[str]) -> None:
-    result = subprocess.run(command, check=False, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(command)} failed with exit code {result.returncode}: "
-            f"{result.stderr.strip()}"
-        )
-
-
-def _postgres_user_prefix(folder: Path) -> list[str]:
-    if os.geteuid() != 0:
-        return []
-    runuser = shutil.which("runuser")
-    if runuser is None:
-        raise LookupError("running as root, and runuser is not on PATH")
-    shutil.chown(folder, user="postgres")
-    return [runuser, "-u", "postgres", "--"]

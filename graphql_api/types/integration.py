@@ -92,6 +92,17 @@ class Integration(Node):
         foreign = self.row.team_id != info.context.principal.team_id
         return JSON(redact_config(self.row.config, foreign=foreign))
 
+    @strawberry.field(description="Id of the team that owns it.")
+    def team_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.team_id))
+
+    @strawberry.field(
+        description="Whether the caller's team owns it. False for an "
+        "integration that another team shares."
+    )
+    def owned_by_viewer(self, info: Info) -> bool:
+        return self.row.team_id == info.context.principal.team_id
+
     @strawberry.field(
         description="Whether the caller may change or delete it: true for a "
         "team token of the owning team."

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -116,6 +117,17 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
         routes.append(Mount(UPSTREAM_PREFIX, app=DemoUpstream().app()))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(SecurityMiddleware, settings=settings.security)
+    if settings.cors_allow_origins:
+        # Outside the security middleware, so that a preflight request, which
+        # carries no token, is answered before any check of the request.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_allow_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_credentials=False,
+            max_age=600,
+        )
     app.add_middleware(RequestLogMiddleware)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -75,6 +76,9 @@ class Settings:
     # Seconds that a stopping server waits for requests in progress to finish
     # before it closes their connections.
     shutdown_timeout_seconds: float = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS
+    # Origins that browsers may call the API from (CORS), such as
+    # "https://app.acme.test", or "*" for any origin. Empty: same origin only.
+    cors_allow_origins: tuple[str, ...] = ()
     # Request and query limits, rate limits and schema exposure.
     security: SecuritySettings = field(default_factory=SecuritySettings)
 
@@ -151,6 +155,7 @@ class Settings:
                 0,
                 3600,
             ),
+            cors_allow_origins=_parse_origins(env.get("CORS_ALLOW_ORIGINS")),
             security=SecuritySettings.from_env(env),
         )
 
@@ -174,6 +179,21 @@ class Settings:
             if self.database_pool_recycle is None
             else self.database_pool_recycle,
         }
+
+
+_ORIGIN = re.compile(r"^https?://[^/?#\s]+$")
+
+
+def _parse_origins(raw: str | None) -> tuple[str, ...]:
+    origins = tuple(part.strip() for part in (raw or "").split(",") if part.strip())
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.match(origin):
+            raise SettingsError(
+                f"CORS_ALLOW_ORIGINS contains {origin!r}, which is not an origin: "
+                "expected comma-separated values such as 'https://app.acme.test' "
+                "(scheme, host and optional port, no path) or '*'"
+            )
+    return origins
 
 
 def _parse_port(raw: str | None) -> int:

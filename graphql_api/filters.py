@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+import strawberry
 from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
@@ -104,17 +105,17 @@ def string_condition(
 ) -> ColumnElement[bool]:
     """Translate a `StringFilter` on a non-nullable text column."""
     parts: list[ColumnElement[bool]] = []
-    if condition.eq is not None:
+    if _given(condition.eq, "eq"):
         parts.append(column == condition.eq)
-    if condition.ne is not None:
+    if _given(condition.ne, "ne"):
         parts.append(column != condition.ne)
-    if condition.in_ is not None:
+    if _given(condition.in_, "in"):
         parts.append(column.in_(_checked_list(condition.in_, "in")))
-    if condition.not_in is not None:
+    if _given(condition.not_in, "notIn"):
         parts.append(column.not_in(_checked_list(condition.not_in, "notIn")))
-    if condition.starts_with is not None:
+    if _given(condition.starts_with, "startsWith"):
         parts.append(starts_with(column, condition.starts_with, dialect))
-    if condition.contains is not None:
+    if _given(condition.contains, "contains"):
         parts.append(contains(column, condition.contains, dialect))
     return and_(true(), *parts)
 
@@ -165,6 +166,18 @@ def datetime_condition(
     ]
     parts = [compare(value) for value, compare in comparisons if value is not None]
     return and_(true(), *parts)
+
+
+def _given(value: Any, operator: str) -> bool:
+    """Tell whether a filter operator was given; raise for an explicit null."""
+    if value is strawberry.UNSET:
+        return False
+    if value is None:
+        raise BadUserInputError(
+            f"Filter operator `{operator}` is null, but it needs a value: leave "
+            f"`{operator}` out to add no condition."
+        )
+    return True
 
 
 def _checked_list(values: Sequence[Any], operator: str) -> Sequence[Any]:

@@ -622,14 +622,31 @@ def test_empty_and_matches_everything(
     assert returned == {account.id for account in world.accounts}
 
 
-def test_null_operator_adds_no_condition(
+def test_null_field_adds_no_condition(
     client: GraphQLClient, world: FilterWorld
 ) -> None:
     returned, _total = _returned_ids(
-        client, world.tenant.team_token, {"tenantId": {"eq": None}, "isSandbox": None}
+        client, world.tenant.team_token, {"tenantId": None, "isSandbox": None}
     )
 
     assert returned == {account.id for account in world.accounts}
+
+
+@pytest.mark.parametrize(
+    "operator", ["eq", "ne", "in", "notIn", "startsWith", "contains"]
+)
+def test_null_string_operator_is_rejected(
+    client: GraphQLClient, world: FilterWorld, operator: str
+) -> None:
+    errors = client.errors(
+        ACCOUNT_IDS_QUERY,
+        {"filter": {"tenantId": {operator: None}}},
+        token=world.tenant.team_token,
+    )
+
+    assert len(errors) == 1
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert f"`{operator}` is null" in errors[0]["message"]
 
 
 def test_filter_nested_too_deep_is_rejected(

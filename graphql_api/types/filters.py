@@ -2,7 +2,13 @@
 
 Within one input object every given condition must hold. `and`, `or` and
 `not` combine whole filters. A field left out or set to null adds no
-condition. `graphql_api.filters` translates these inputs to SQL.
+condition. An operator of `StringFilter` set to null is rejected, because
+``tenantId: {eq: null}`` reads as "equal to null" but would match every row.
+`graphql_api.filters` translates these inputs to SQL.
+
+NOTE: the operators of `IDFilter`, `DateTimeFilter` and `EnumFilter` still
+treat null as "no condition", because the event subscriptions in
+`graphql_api.subscriptions` read them with the same rule.
 """
 
 from __future__ import annotations
@@ -25,24 +31,27 @@ EnumT = TypeVar("EnumT")
 
 @strawberry.input(
     description="Conditions on a text field. Matching is case-sensitive, and "
-    "`startsWith` and `contains` treat every character literally."
+    "`startsWith` and `contains` treat every character literally. Leave an "
+    "operator out to skip it: an operator set to null is rejected."
 )
 class StringFilter:
-    eq: str | None = strawberry.field(default=None, description="Equal to this value.")
+    eq: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Equal to this value."
+    )
     ne: str | None = strawberry.field(
-        default=None, description="Not equal to this value."
+        default=strawberry.UNSET, description="Not equal to this value."
     )
     in_: list[str] | None = strawberry.field(
-        default=None, name="in", description="Equal to one of these values."
+        default=strawberry.UNSET, name="in", description="Equal to one of these values."
     )
     not_in: list[str] | None = strawberry.field(
-        default=None, description="Equal to none of these values."
+        default=strawberry.UNSET, description="Equal to none of these values."
     )
     starts_with: str | None = strawberry.field(
-        default=None, description="Starts with this text."
+        default=strawberry.UNSET, description="Starts with this text."
     )
     contains: str | None = strawberry.field(
-        default=None, description="Contains this text."
+        default=strawberry.UNSET, description="Contains this text."
     )
 
 

@@ -7,6 +7,7 @@ input path followed by the problem's JSON path.
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -55,10 +56,12 @@ def parse_record_id(value: str, *field: str) -> uuid.UUID:
 def text_errors(
     value: str | None, *field: str, max_length: int, required: bool = True
 ) -> list[UserError]:
-    """Check a text input: not blank, at most `max_length` characters.
+    """Check a text input: not blank, not too long, no control characters.
 
-    A None value passes unless `required` is set; callers pass None for an
-    optional input that was left out.
+    The value takes at most `max_length` characters and no character of
+    Unicode category Cc (NUL, tab, line breaks, ...). A None value passes
+    unless `required` is set; callers pass None for an optional input that
+    was left out.
     """
     name = field[-1]
     if value is None:
@@ -78,6 +81,17 @@ def text_errors(
             bad_input(
                 f"`{name}` has {len(value)} characters, but at most {max_length} "
                 "are allowed.",
+                *field,
+            )
+        ]
+    control = next((char for char in value if unicodedata.category(char) == "Cc"), None)
+    if control is not None:
+        # PostgreSQL rejects NUL in text, and line breaks or other control
+        # characters in ids and names break logs and exports.
+        return [
+            bad_input(
+                f"`{name}` contains the control character U+{ord(control):04X}: "
+                "remove control characters such as NUL, tab and line breaks.",
                 *field,
             )
         ]

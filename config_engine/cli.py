@@ -10,7 +10,7 @@ page by page. Page summaries, the next cursor and rate-limit waits go to
 stderr, so stdout stays a clean stream of records.
 
 Exit codes: 0 success, 1 the config has problems or the call failed,
-2 an input file or argument is unusable.
+2 an input file, argument or environment variable is unusable.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import httpx
 import orjson
 
 from config_engine.engine import Engine, EngineLimits, PageResult
-from config_engine.errors import EngineError
+from config_engine.errors import EngineError, EngineSettingError
 from config_engine.merge import effective_config
 from config_engine.rate_limit import RetryWait
 
@@ -125,12 +125,21 @@ def _positive_seconds(text: str) -> float:
     return seconds
 
 
-def run_check(arguments: argparse.Namespace, *, stdout: TextIO | None = None) -> int:
+def run_check(
+    arguments: argparse.Namespace,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
     """Validate a config file; print one line per problem."""
     from config_engine.check import check_file
 
     out = stdout or sys.stdout
-    problems = check_file(arguments.file)
+    try:
+        problems = check_file(arguments.file)
+    except EngineSettingError as exc:
+        (stderr or sys.stderr).write(f"error: {exc.message}\n")
+        return EXIT_USAGE
     for problem in problems:
         location = problem.path or "(root)"
         out.write(f"{arguments.file}: {location}: {problem.message}\n")
@@ -167,6 +176,9 @@ async def run_request(
             if arguments.dry_run:
                 return _dry_run(engine, arguments, call, out)
             return await _fetch(engine, arguments, call, out, err)
+        except EngineSettingError as exc:
+            err.write(f"error: {exc.message}\n")
+            return EXIT_USAGE
         except EngineError as exc:
             err.write(f"error: {exc.code}: {exc.message}\n")
             return EXIT_FAILED

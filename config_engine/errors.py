@@ -6,6 +6,7 @@ EngineError
 ├── JsonataError              a JSONata expression failed to compile or evaluate
 ├── InvalidCursorError        a pagination cursor from the caller cannot be used
 ├── SandboxWriteError         a write was requested on a sandbox account
+├── EngineSettingError        an environment variable of the engine is invalid
 └── UpstreamError             the upstream API answered with a failure
     ├── AuthenticationError   credentials are dead: the account needs reauthorization
     ├── ForbiddenError        credentials work but lack permission or scopes
@@ -170,3 +171,11 @@ class SandboxWriteError(EngineError):
     def __init__(self, message: str, method: str) -> None:
         super().__init__(message)
         self.method = method
+
+
+class EngineSettingError(EngineError):
+    """Raised when an environment variable that configures the engine, such as
+    ``JSONATA_ENGINE``, has an invalid value. The message names the variable,
+    the value and the allowed values."""
+
+    code = "INVALID_ENGINE_SETTING"

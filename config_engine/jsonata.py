@@ -7,7 +7,10 @@
   recursion limit to 10,000, so it is imported only when selected.
 
 The environment variable ``JSONATA_ENGINE`` picks the engine once, at import.
-`use_engine` changes it later, for tests.
+An unknown name raises EngineSettingError at the first compilation or
+evaluation, not at import. `check_engine_setting` validates the variable
+earlier, such as at a server's start. `use_engine` changes the engine later,
+for tests.
 
 Engine objects are cached per thread, keyed by the expression text, so a
 `CompiledExpression` can be compiled on one thread and evaluated on another.
@@ -43,10 +46,11 @@ from typing import Any, Final
 
 import jsonatapy
 
-from config_engine.errors import JsonataError
+from config_engine.errors import EngineSettingError, JsonataError
 
 ENGINES: Final = ("jsonatapy", "jsonata-python")
 ENGINE_VARIABLE: Final = "JSONATA_ENGINE"
+DEFAULT_ENGINE: Final = "jsonatapy"
 # Maximum $pad width and $formatNumber / $formatInteger picture length, in
 # characters. Both built-ins run in one step that the timeout cannot stop,
 # and their cost grows with these lengths (quadratically for pictures).
@@ -109,13 +113,36 @@ class CompiledExpression:
 
 def engine_name() -> str:
     """Return the name of the engine in use, one of `ENGINES`."""
-    return _engine.name
+    return _current_engine().name
 
 
 def use_engine(name: str) -> None:
-    """Select the engine for every later call, on every thread."""
+    """Select the engine for every later call, on every thread.
+
+    Raises EngineSettingError for a name not in `ENGINES`.
+    """
     global _engine
-    _engine = _make_engine(name)
+    _engine = _make_engine(name, subject=f"JSONata engine {name!r}")
+
+
+def check_engine_setting(environ: Mapping[str, str] = os.environ) -> str:
+    """Return the engine name that ``JSONATA_ENGINE`` selects in `environ`.
+
+    Raises EngineSettingError, naming the variable and the allowed values,
+    when the name is not one of `ENGINES`.
+    """
+    name = environ.get(ENGINE_VARIABLE, DEFAULT_ENGINE)
+    if name not in ENGINES:
+        raise EngineSettingError(_unknown_engine_message(f"{ENGINE_VARIABLE}={name!r}"))
+    return name
+
+
+def _current_engine() -> _Jsonatapy | _JsonataPython:
+    global _engine
+    if _engine is None:
+        name = check_engine_setting()
+        _engine = _make_engine(name, subject=f"{ENGINE_VARIABLE}={name!r}")
+    return _engine
 
 
 def compile(expression: str, *, path: str = "") -> CompiledExpression:
@@ -132,7 +159,7 @@ def compile(expression: str, *, path: str = "") -> CompiledExpression:
             ),
             "ENGINE",
         )
-    _cached_expression(expression, path)
+    _cached_expression(_current_engine(), expression, path)
     return CompiledExpression(expression, path)
 
 
@@ -159,18 +186,20 @@ def evaluate(
     timeout_ms = int(seconds * 1000) or 1
     if bindings is not None and type(bindings) is not dict:
         bindings = dict(bindings)
-    compiled = _cached_expression(source, path)
+    engine = _current_engine()
+    compiled = _cached_expression(engine, source, path)
     try:
-        return _engine.evaluate(compiled, data, bindings, timeout_ms, limits)
+        return engine.evaluate(compiled, data, bindings, timeout_ms, limits)
     except BaseException as exc:
         # jsonatapy's PanicException derives from BaseException.
         if isinstance(exc, _FATAL):
             raise
-        raise _engine.translate(exc, source, path) from exc
+        raise engine.translate(exc, source, path) from exc
 
 
-def _cached_expression(source: str, path: str) -> Any:
-    engine = _engine
+def _cached_expression(
+    engine: _Jsonatapy | _JsonataPython, source: str, path: str
+) -> Any:
     try:
         cache: dict[str, Any] = engine.local.cache
     except AttributeError:
@@ -504,15 +533,30 @@ def _plain(value: Any) -> Any:
     return None
 
 
-def _make_engine(name: str) -> _Jsonatapy | _JsonataPython:
+def _make_engine(name: str, *, subject: str) -> _Jsonatapy | _JsonataPython:
     if name == "jsonatapy":
         return _Jsonatapy()
     if name == "jsonata-python":
         return _JsonataPython()
-    raise ValueError(
-        f"unknown JSONata engine {name!r}; expected one of {', '.join(ENGINES)}"
+    raise EngineSettingError(_unknown_engine_message(subject))
+
+
+def _unknown_engine_message(subject: str) -> str:
+    return (
+        f"{subject} is invalid: expected one of {', '.join(ENGINES)}; "
+        f"unset {ENGINE_VARIABLE} to use {DEFAULT_ENGINE}"
     )
 
 
+def _engine_from_environment() -> _Jsonatapy | _JsonataPython | None:
+    # An invalid JSONATA_ENGINE leaves no engine, so that the first use raises
+    # a typed error in the caller rather than a traceback at import.
+    try:
+        name = check_engine_setting()
+    except EngineSettingError:
+        return None
+    return _make_engine(name, subject=f"{ENGINE_VARIABLE}={name!r}")
+
+
 _local = threading.local()
-_engine = _make_engine(os.environ.get(ENGINE_VARIABLE, "jsonatapy"))
+_engine = _engine_from_environment()

@@ -371,3 +371,27 @@ def test_request_rejects_non_positive_seconds(
     assert f"{value!r} is invalid: expected a number of seconds greater than 0" in (
         capsys.readouterr().err
     )
+
+
+def test_unknown_jsonata_engine_is_one_line_error(tmp_path: Path) -> None:
+    config = write_json(
+        tmp_path / "c.json",
+        {"base_url": "http://127.0.0.1:9/api", "error_expression": "status >= 400"},
+    )
+    command = [sys.executable, "-m", "graphql_api.cli", "config", "check", str(config)]
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(REPOSITORY),
+        "JSONATA_ENGINE": "bogus",
+    }
+
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=60, env=environment
+    )
+
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert completed.stderr == (
+        "error: JSONATA_ENGINE='bogus' is invalid: expected one of jsonatapy, "
+        "jsonata-python; unset JSONATA_ENGINE to use jsonatapy\n"
+    )

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from config_engine import jsonata
-from config_engine.errors import JsonataError
+from config_engine.errors import EngineSettingError, JsonataError
 
 ROOT = Path(__file__).parents[1]
 # A short timeout keeps the hostile cases fast.
@@ -250,7 +250,9 @@ def test_non_json_input_rejected(rust_engine: None) -> None:
 
 
 def test_unknown_engine_rejected() -> None:
-    with pytest.raises(ValueError, match="unknown JSONata engine 'jsonata-js'"):
+    with pytest.raises(
+        EngineSettingError, match="JSONata engine 'jsonata-js' is invalid"
+    ):
         jsonata.use_engine("jsonata-js")
 
 
@@ -296,3 +298,16 @@ def test_python_engine_after_position_lookup() -> None:
     )
 
     assert completed.stdout.strip() == "200"
+
+
+def test_engine_setting_rejects_unknown_name() -> None:
+    with pytest.raises(
+        EngineSettingError,
+        match=r"JSONATA_ENGINE='bogus' is invalid: expected one of jsonatapy, "
+        r"jsonata-python",
+    ):
+        jsonata.check_engine_setting({"JSONATA_ENGINE": "bogus"})
+
+
+def test_engine_setting_defaults_to_jsonatapy() -> None:
+    assert jsonata.check_engine_setting({}) == "jsonatapy"

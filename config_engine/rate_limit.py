@@ -10,7 +10,8 @@ seeing ``status``, ``headers`` (lower-case names), ``data`` and ``response``:
 - ``retry_after_header_expression``: seconds to wait. Default: the
   ``Retry-After`` header, in seconds or as an HTTP date.
 - ``rate_limit_header_expression``: when the limit resets, as epoch seconds
-  or milliseconds.
+  or milliseconds. A result that is not a number is logged (at most once a
+  minute per expression) and the standard reset headers are read instead.
 
 The wait is the longer of the two. A wait longer than the policy's maximum is
 not slept: the call fails at once with RateLimitedError carrying the wait, so
@@ -64,6 +65,11 @@ _REMAINING_HEADERS = (
 )
 _RESET_HEADERS = ("x-ratelimit-reset", "x-rate-limit-reset", "ratelimit-reset")
 _CONNECT_FAILURES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# A warning about one expression repeats at most once per interval, in seconds.
+_WARNING_INTERVAL = 60.0
+# When each expression, by path and text, was last warned about, on the
+# time.monotonic clock.
+_LAST_NAN_WARNING: dict[tuple[str, str], float] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +177,31 @@ class RateLimitRules:
                 response,
             )
             if result is not _FAILED:
-                return to_epoch_seconds(_as_float(result), now)
+                reset = _as_float(result)
+                if reset is not None:
+                    return to_epoch_seconds(reset, now)
+                self._warn_not_a_number("rate_limit_header_expression", result)
         for name in _RESET_HEADERS:
             value = _as_float(response.headers.get(name))
             if value is not None:
                 return to_epoch_seconds(value, now)
         return None
+
+    def _warn_not_a_number(self, key: str, result: Any) -> None:
+        # The result may echo a header, so only its type is logged.
+        where = f"{self.path}.{key}"
+        expression = getattr(self, key)
+        now = time.monotonic()
+        last = _LAST_NAN_WARNING.get((where, expression), -math.inf)
+        if now - last < _WARNING_INTERVAL:
+            return
+        _LAST_NAN_WARNING[(where, expression)] = now
+        logger.warning(
+            "rate_limit_expression_not_a_number path=%s result_type=%s "
+            "fallback=reset_headers",
+            where,
+            type(result).__name__,
+        )
 
     def _evaluate(self, expression: str, key: str, response: UpstreamResponse) -> Any:
         bindings = expression_bindings(response)

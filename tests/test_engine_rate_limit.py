@@ -424,3 +424,27 @@ async def test_rate_limit_wait_past_deadline_fails(
         await call(engine, limited_config(upstream))
 
     assert sleep.calls == []
+
+
+async def test_non_number_reset_falls_back_to_headers(
+    engine: Engine,
+    sleep: RecordingSleep,
+    upstream: Vendor,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limited = Reply(429, headers={"X-RateLimit-Reset": str(int(NOW + 5))})
+    upstream.script("/limited", limited, OK, limited, OK)
+    rate_limit = {"rate_limit_header_expression": "'reset-soon-' & status"}
+    config = limited_config(upstream, rate_limit)
+    caplog.set_level(logging.WARNING, logger="config_engine.rate_limit")
+
+    first = await call(engine, config)
+    second = await call(engine, config)
+
+    assert first.status == 200
+    assert second.status == 200
+    assert sleep.calls == [5.0, 5.0]
+    warnings = [r for r in caplog.records if "not_a_number" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "result_type=str" in warnings[0].getMessage()
+    assert "reset-soon" not in caplog.text

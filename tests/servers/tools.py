@@ -1,12 +1,18 @@
-"""Node.js tools that the tests run: npm packages installed from lock files."""
+"""Tools that the tests install and run: npm packages and Python generators.
+
+Each tool lives in the repository folder that pins it, so that people and
+the tests run the same versions.
+"""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 NPM_TIMEOUT = 600.0
+PIP_TIMEOUT = 600.0
 
 
 def install_node_packages(folder: Path) -> None:
@@ -38,3 +44,36 @@ def node_executable() -> str:
     node = shutil.which("node")
     assert node is not None, "node is not on PATH: install Node.js 20"
     return node
+
+
+def install_python_tool(folder: Path) -> Path:
+    """Create ``folder/.venv`` with ``folder/requirements.txt`` and return its bin.
+
+    Tools whose dependencies conflict with the project's own, such as
+    ariadne-codegen, get a virtual environment of their own. The install
+    runs again only when ``requirements.txt`` is newer than the last one.
+    """
+    venv = folder / ".venv"
+    requirements = folder / "requirements.txt"
+    stamp = venv / ".installed"
+    if stamp.exists() and stamp.stat().st_mtime >= requirements.stat().st_mtime:
+        return venv / "bin"
+    _run_checked([sys.executable, "-m", "venv", "--clear", str(venv)], folder)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    _run_checked([*pip, "-r", str(requirements)], folder)
+    stamp.touch()
+    return venv / "bin"
+
+
+def _run_checked(command: list[str], folder: Path) -> None:
+    result = subprocess.run(
+        command,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=PIP_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"{' '.join(command)} failed in {folder}:\n{result.stderr}"
+    )

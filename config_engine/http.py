@@ -25,6 +25,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 import orjson
 
+from config_engine.display import short_repr
 from config_engine.errors import (
     ConfigError,
     PlaceholderError,
@@ -640,17 +641,38 @@ def _render_url(
     )
     check_path(rendered_path, path_template, path=f"{path}.path")
     if _is_absolute(rendered_path):
-        return check_base_url(rendered_path, path=f"{path}.path")
+        check_base_url(rendered_path, path=f"{path}.path")
+        if base_template:
+            base_url = _render_base_url(base_template, variables, path=path)
+            check_same_origin(rendered_path, base_url, path=f"{path}.path")
+        return rendered_path
     if not base_template:
         raise ConfigError(
             "base_url is missing: set it on the integration or on the method",
             f"{path}.base_url",
         )
-    base_url = str(
-        render(base_template, variables, required=True, path=f"{path}.base_url")
-    )
-    check_base_url(base_url, path=f"{path}.base_url", template=str(base_template))
+    base_url = _render_base_url(base_template, variables, path=path)
     return join_url(base_url, rendered_path)
+
+
+def _render_base_url(template: Any, variables: Mapping[str, Any], *, path: str) -> str:
+    base_url = str(render(template, variables, required=True, path=f"{path}.base_url"))
+    return check_base_url(base_url, path=f"{path}.base_url", template=str(template))
+
+
+def check_same_origin(url: str, base_url: str, *, path: str = "") -> None:
+    """Reject an absolute-URL path whose origin differs from the base URL's.
+
+    The authorization goes onto every request, so a path on another host
+    would send the account's credentials there.
+    """
+    if not same_origin(url, base_url):
+        raise ConfigError(
+            f"path {short_repr(url)} is on another origin than the base URL "
+            f"{short_repr(base_url)}; use a path on the base URL's host, or set the "
+            "method's own base_url",
+            path,
+        )
 
 
 def _render_body(

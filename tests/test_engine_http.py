@@ -9,6 +9,7 @@ import httpx
 import orjson
 import pytest
 
+from config_engine.config import validate_config
 from config_engine.engine import Engine, EngineLimits
 from config_engine.errors import (
     ConfigError,
@@ -545,3 +546,41 @@ async def test_describe_masks_credentials_everywhere(
         "password": "[redacted]",
         "nested": {"pin": "8426"},
     }
+
+
+async def test_path_on_other_origin_is_rejected(
+    engine: Engine, upstream: Vendor
+) -> None:
+    config = api_config(upstream, base_url="{{instance_url}}/api")
+    config["resources"]["me"]["get"]["path"] = "http://127.0.0.2:9/steal"
+    context = {**api_key_context(upstream), "instance_url": upstream.base_url}
+
+    with pytest.raises(
+        ConfigError,
+        match=r"^resources\.me\.get\.path: path 'http://127\.0\.0\.2:9/steal' is on "
+        r"another origin than the base URL",
+    ):
+        await engine.request(config, context, "me", "get")
+
+    assert upstream.requests == []
+
+
+async def test_path_on_same_origin_is_sent(engine: Engine, upstream: Vendor) -> None:
+    config = api_config(upstream)
+    config["resources"]["me"]["get"]["path"] = upstream.url("/api/me")
+
+    page = await engine.request(config, api_key_context(upstream), "me", "get")
+
+    assert page.result == {"id": "user_1", "email": "owner@vendor.test"}
+
+
+def test_validation_rejects_path_on_other_origin() -> None:
+    config = {
+        "base_url": "http://127.0.0.1:9000/api",
+        "resources": {"users": {"list": {"path": "http://127.0.0.2:9000/users"}}},
+    }
+
+    problems = validate_config(config)
+
+    assert [problem.path for problem in problems] == ["resources.users.list.path"]
+    assert "is on another origin than the base URL" in problems[0].message

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -106,6 +107,8 @@ def _validate(
     except ValidationError as error:
         problems.extend(_problem(detail) for detail in error.errors())
     problems.extend(_placeholder_problems(document, ""))
+    if not partial:
+        problems.extend(_origin_problems(document))
     problems.sort(key=lambda problem: problem.path)
     return model, problems
 
@@ -188,3 +191,51 @@ def _is_transform_config(parent: Any, key: Any) -> bool:
         and isinstance(parent, dict)
         and parent.get("type") == "transform"
     )
+
+
+def _origin_problems(config: dict[str, Any]) -> Iterator[ConfigProblem]:
+    """Report absolute-URL paths on another origin than their base URL.
+
+    The check runs where both are literal. A base URL with a placeholder in
+    its host is checked at request time instead.
+    """
+    resources = config.get("resources")
+    if not isinstance(resources, dict):
+        return
+    for resource, methods in resources.items():
+        if not isinstance(methods, dict):
+            continue
+        for method, settings in methods.items():
+            if not isinstance(settings, dict):
+                continue
+            base_url = settings.get("base_url") or config.get("base_url")
+            problem = _origin_problem(settings.get("path"), base_url)
+            if problem:
+                yield ConfigProblem(f"resources.{resource}.{method}.path", problem)
+
+
+def _origin_problem(path: Any, base_url: Any) -> str | None:
+    path_origin, base_origin = _literal_origin(path), _literal_origin(base_url)
+    if path_origin is None or base_origin is None or path_origin == base_origin:
+        return None
+    return (
+        f"path {_shown(path)} is on another origin than the base URL "
+        f"{_shown(base_url)}; use a path on the base URL's host, or set the "
+        "method's own base_url"
+    )
+
+
+def _literal_origin(url: Any) -> tuple[str, str, int | None] | None:
+    """Return (scheme, host, port) of an http(s) URL with a literal host."""
+    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+        return None
+    parts = urlsplit(url)
+    if "{{" in parts.netloc:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    default_port = 443 if scheme == "https" else 80
+    return scheme, (parts.hostname or "").lower(), port or default_port

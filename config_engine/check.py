@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from config_engine.config.validation import (
+    MAX_DEPTH,
     ConfigProblem,
     parse_config,
     validate_config,
@@ -47,6 +48,9 @@ def check_file(path: Path) -> list[ConfigProblem]:
         return [ConfigProblem("", f"the file is not UTF-8 text: {error.reason}")]
     try:
         document = json.loads(text)
+    except RecursionError:
+        message = f"the JSON is nested deeper than {MAX_DEPTH} levels; flatten it"
+        return [ConfigProblem("", message)]
     except json.JSONDecodeError as error:
         return [
             ConfigProblem(

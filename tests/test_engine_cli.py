@@ -395,3 +395,17 @@ def test_unknown_jsonata_engine_is_one_line_error(tmp_path: Path) -> None:
         "error: JSONATA_ENGINE='bogus' is invalid: expected one of jsonatapy, "
         "jsonata-python; unset JSONATA_ENGINE to use jsonatapy\n"
     )
+
+
+def test_check_deeply_nested_json(tmp_path: Path) -> None:
+    config = tmp_path / "deep.json"
+    config.write_text('{"a":' * 100_000 + "1" + "}" * 100_000)
+    out = io.StringIO()
+
+    code = run_check(parse("config", "check", str(config)), stdout=out)
+
+    assert code == 1
+    assert (
+        f"{config}: (root): the JSON is nested deeper than 64 levels; flatten it"
+        in out.getvalue()
+    )

@@ -794,3 +794,37 @@ def test_dynamic_pagination_example_parses() -> None:
     assert isinstance(config.pagination, DynamicPagination)
     assert config.pagination.config is not None
     assert config.pagination.config.get_pagination_values_expression is not None
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"inner": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "validate",
+    [
+        pytest.param(validate_config, id="config"),
+        pytest.param(validate_override, id="override"),
+    ],
+)
+def test_deeply_nested_document_is_rejected(validate: Any) -> None:
+    document = {"base_url": "http://127.0.0.1:9000", "label": "x", "extra": nested(700)}
+
+    problems = validate(document)
+
+    assert problems == [
+        ConfigProblem(
+            "",
+            "the document is nested deeper than 64 levels of objects and lists; "
+            "flatten it",
+        )
+    ]
+
+
+def test_nesting_at_limit_is_accepted() -> None:
+    document = {"base_url": "http://127.0.0.1:9000", "extra": nested(63)}
+
+    assert validate_config(document) == []

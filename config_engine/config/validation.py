@@ -37,6 +37,9 @@ JSONATA_KEYS: Final = frozenset(
         "run_if",
     }
 )
+# Levels of objects and lists that a config may nest. Real configs use about
+# ten; the bound keeps recursive validation far from Python's recursion limit.
+MAX_DEPTH: Final = 64
 _SHOWN_LENGTH: Final = 80
 _QUOTED: Final = re.compile(r"'([^']*)'")
 _JSON_TYPES: Final = {
@@ -97,6 +100,12 @@ def _validate(
         kind = "an override" if partial else "a config"
         message = f"expected {kind} object, received {_shown(document)}"
         return None, [ConfigProblem("", message)]
+    if exceeds_depth(document, MAX_DEPTH):
+        message = (
+            f"the document is nested deeper than {MAX_DEPTH} levels of objects "
+            "and lists; flatten it"
+        )
+        return None, [ConfigProblem("", message)]
     if partial:
         document = _without_nulls(document)
     model_class = IntegrationOverride if partial else IntegrationConfig
@@ -111,6 +120,23 @@ def _validate(
         problems.extend(_origin_problems(document))
     problems.sort(key=lambda problem: problem.path)
     return model, problems
+
+
+def exceeds_depth(value: Any, max_depth: int) -> bool:
+    """Return whether `value` nests objects and lists deeper than `max_depth`.
+
+    The walk uses its own stack, so any depth is measured without recursion.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if not isinstance(current, dict | list):
+            continue
+        if depth > max_depth:
+            return True
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _without_nulls(value: Any) -> Any:

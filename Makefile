@@ -9,7 +9,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: serve test test-sqlite test-postgres lint schema bench clean distclean
+.PHONY: serve test test-sqlite test-postgres fuzz lint schema bench clean distclean
 
 serve: $(RUNTIME_STAMP)
 	$(BIN)/graphql-api serve --demo
@@ -26,6 +26,13 @@ test-sqlite: $(DEV_STAMP)
 test-postgres: $(DEV_STAMP)
 	.ci/ensure-postgres
 	$(BIN)/pytest --database=postgres $(PYTEST_ARGS)
+
+# A longer, randomized search of generated GraphQL operations than the one
+# in `make test`; FUZZ_OPERATIONS counts operations per strategy and mode.
+FUZZ_OPERATIONS ?= 5000
+fuzz: $(DEV_STAMP)
+	SECURITY_FUZZ_OPERATIONS=$(FUZZ_OPERATIONS) SECURITY_FUZZ_RANDOM=1 \
+		$(BIN)/pytest --database=sqlite tests/test_security_fuzz.py $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

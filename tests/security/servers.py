@@ -39,9 +39,10 @@ def limited_server(path: Path, **limits: object) -> Iterator[LiveServer]:
 class LoggedServer:
     """A `graphql-api serve` subprocess that writes its log output to a file."""
 
-    def __init__(self, base_url: str, log_path: Path) -> None:
+    def __init__(self, base_url: str, log_path: Path, database_url: str) -> None:
         self.base_url = base_url
         self.log_path = log_path
+        self.database_url = database_url
 
     def log_text(self) -> str:
         """The log output written so far."""
@@ -65,7 +66,7 @@ def logged_server(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = LoggedServer(f"http://127.0.0.1:{port}", log_path)
+    server = LoggedServer(f"http://127.0.0.1:{port}", log_path, database_url)
     try:
         _wait_until_healthy(process, server)
         yield server

@@ -2,13 +2,19 @@
 
 The targets are reported, not asserted: a miss is a measured fact about the
 current server, and the run still succeeds.
+
+``python -m bench.report [RESULTS_JSON]`` renders a results file again
+(default: ``bench/results/latest.json``) and prints the Markdown.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # Workloads 1 to 4 should reach this share of the baseline's throughput.
@@ -107,7 +113,7 @@ def _database_targets(database: str, measured: dict[str, Any]) -> list[Target]:
                 f"{key.upper()} throughput vs baseline",
                 database,
                 f">= {BASELINE_SHARE_TARGET:g}x",
-                f"{share:.2f}x ({result['graphql']['median_rps']:.0f} vs "
+                f"{share:.3f}x ({result['graphql']['median_rps']:.0f} vs "
                 f"{result['baseline']['median_rps']:.0f} req/s)",
                 share >= BASELINE_SHARE_TARGET,
             )
@@ -306,3 +312,14 @@ def render_markdown(results: dict[str, Any], targets: Sequence[Target]) -> str:
         focus_table(results),
     ]
     return "\n\n".join(sections) + "\n"
+
+
+def main() -> None:
+    default = Path(__file__).resolve().parent / "results" / "latest.json"
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    results = json.loads(path.read_text())
+    print(render_markdown(results, evaluate_targets(results)), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -246,7 +246,9 @@ class Engine:
         )
         plan = self._plan(config, context, call)
         retrier = self._retrier(config)
-        response = await self._send(plan.request, retrier)
+        response = await self._send(
+            plan.request, retrier, plan.method_config.get("timeout")
+        )
         self._raise_for_error(
             response, plan, action=f"{plan.request.method} {resource}.{method}"
         )
@@ -375,9 +377,12 @@ class Engine:
         )
 
     async def _send(
-        self, request: PreparedRequest, retrier: Retrier
+        self, request: PreparedRequest, retrier: Retrier, timeout: Any = None
     ) -> UpstreamResponse:
+        """Send with retries; a method's own `timeout` can only lower the limit."""
         options = self.limits.send_options
+        if _is_positive_number(timeout):
+            options = replace(options, timeout=min(options.timeout, float(timeout)))
         retrier.deadline = time.monotonic() + self.limits.call_timeout
 
         async def send_once() -> UpstreamResponse:
@@ -656,6 +661,10 @@ def _check_sandbox(
             "read; use a production account to write",
             method=method,
         )
+
+
+def _is_positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def _with_secrets(request: PreparedRequest, redactor: Redactor) -> PreparedRequest:

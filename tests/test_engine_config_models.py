@@ -828,3 +828,117 @@ def test_nesting_at_limit_is_accepted() -> None:
     document = {"base_url": "http://127.0.0.1:9000", "extra": nested(63)}
 
     assert validate_config(document) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "path", "message"),
+    [
+        pytest.param(
+            base_config(headers={"X Api Key": "v"}),
+            "headers.X Api Key",
+            "expected an HTTP header name",
+            id="header-name-space",
+        ),
+        pytest.param(
+            method_config(headers={"X-Id\n": "v"}),
+            "resources.users.list.headers.X-Id\n",
+            "expected an HTTP header name",
+            id="header-name-newline",
+        ),
+        pytest.param(
+            base_config(headers={"X-Id": "a\r\nSet-Cookie: x=1"}),
+            "headers.X-Id",
+            "may not contain a line break",
+            id="header-value-crlf",
+        ),
+        pytest.param(
+            base_config(
+                authorization={
+                    "format": "header",
+                    "config": {"header_name": "X-Key", "header_value": "k\nX: y"},
+                }
+            ),
+            "authorization.config.header_value",
+            "may not contain a line break",
+            id="authorization-header-value",
+        ),
+        pytest.param(
+            base_config(pagination={"format": "page", "config": {"limit": -5}}),
+            "pagination.config.limit",
+            "expected a whole number of at least 1 or a placeholder, received -5",
+            id="limit-negative",
+        ),
+        pytest.param(
+            base_config(pagination={"format": "page", "config": {"limit": "abc"}}),
+            "pagination.config.limit",
+            "received 'abc'",
+            id="limit-text",
+        ),
+        pytest.param(
+            base_config(pagination={"format": "page", "config": {"max_pages": 10**12}}),
+            "pagination.config.max_pages",
+            "expected a number of at most 10000",
+            id="max-pages-huge",
+        ),
+        pytest.param(
+            method_config(timeout=-1),
+            "resources.users.list.timeout",
+            "expected a number greater than 0, received -1",
+            id="timeout-negative",
+        ),
+        pytest.param(
+            base_config(
+                actions={"post_install": {"steps": [{"type": "update_context"}]}}
+            ),
+            "actions.post_install.steps.0.config.expression",
+            "an update_context step needs an expression",
+            id="update-context-no-config",
+        ),
+        pytest.param(
+            base_config(
+                actions={
+                    "post_install": {
+                        "steps": [{"type": "update_context", "config": {}}]
+                    }
+                }
+            ),
+            "actions.post_install.steps.0.config.expression",
+            "an update_context step needs an expression",
+            id="update-context-no-expression",
+        ),
+        pytest.param(
+            base_config(
+                webhook={
+                    "signature_verification": {
+                        "format": "basic",
+                        "config": {"password": "{{webhook_password}}"},
+                    }
+                }
+            ),
+            "webhook.signature_verification.config.username",
+            "basic verification needs a username",
+            id="webhook-basic-no-username",
+        ),
+    ],
+)
+def test_unsafe_values_are_invalid(
+    config: dict[str, Any], path: str, message: str
+) -> None:
+    problems = validate_config(config)
+
+    assert [problem.path for problem in problems] == [path]
+    assert message in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "limit",
+    [
+        pytest.param(100, id="number"),
+        pytest.param("100", id="digits"),
+        pytest.param("{{environment_variables.page_size}}", id="placeholder"),
+    ],
+)
+def test_page_size_forms_are_valid(limit: Any) -> None:
+    config = base_config(pagination={"format": "page", "config": {"limit": limit}})
+
+    assert validate_config(config) == []

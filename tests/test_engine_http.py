@@ -584,3 +584,13 @@ def test_validation_rejects_path_on_other_origin() -> None:
 
     assert [problem.path for problem in problems] == ["resources.users.list.path"]
     assert "is on another origin than the base URL" in problems[0].message
+
+
+async def test_method_timeout_lowers_engine_timeout(
+    engine: Engine, upstream: Vendor
+) -> None:
+    upstream.script("/slow", Reply(200, json={}, delay=1.5))
+    config = echo_config(upstream, {"path": "/slow", "method": "post", "timeout": 0.2})
+
+    with pytest.raises(UpstreamUnavailableError, match=r"timed out after 0\.2 s"):
+        await engine.request(config, {}, "echo", "call")

@@ -7,8 +7,8 @@ lifecycle, and any other name is a custom action. An action is
 
 - ``request``: a request config, as in `resources`.
 - ``transform``: a JSONata expression, as a string or as ``{"expression"}``.
-- ``update_context``: an optional JSONata ``expression`` whose object (or
-  else the previous output) is merged into the context.
+- ``update_context``: a JSONata ``expression`` whose object is merged into
+  the context.
 - ``set_context``: an object of templates merged into the context.
 - ``get_context``: an optional ``path`` into the context.
 
@@ -26,7 +26,9 @@ from config_engine.config.base import (
     Jsonata,
     MissingKeyModel,
     discriminator,
+    is_partial,
     kind_discriminator,
+    missing_setting,
     require,
     tag,
 )
@@ -101,11 +103,34 @@ class TransformStep(StepBase):
         return self
 
 
+class UpdateContextExpression(ExpressionConfig):
+    """An update_context config, whose `expression` is required."""
+
+    @model_validator(mode="after")
+    def _check_expression(self, info: ValidationInfo) -> UpdateContextExpression:
+        require(
+            self,
+            info,
+            "expression",
+            "an update_context step needs an expression that returns an object",
+        )
+        return self
+
+
 class UpdateContextStep(StepBase):
-    """A merge of an expression's object, or the previous output, into the context."""
+    """A merge of an expression's object into the context."""
 
     type: Literal["update_context"] = "update_context"
-    config: ExpressionConfig | None = None
+    config: UpdateContextExpression | None = None
+
+    @model_validator(mode="after")
+    def _check_config(self, info: ValidationInfo) -> UpdateContextStep:
+        if self.config is None and not is_partial(info):
+            raise missing_setting(
+                "config.expression",
+                "an update_context step needs an expression that returns an object",
+            )
+        return self
 
 
 class SetContextStep(StepBase):

@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from config_engine.config.base import (
     ConfigModel,
+    HeaderValue,
     Jsonata,
     MissingKeyModel,
     discriminator,
@@ -52,7 +53,7 @@ class HeaderConfig(ConfigModel):
     """One header from a name and a value template, or headers from JSONata."""
 
     header_name: str | None = None
-    header_value: str | None = None
+    header_value: HeaderValue | None = None
     expression: Jsonata | None = None
 
     @field_validator("header_name")

@@ -39,6 +39,8 @@ from config_engine.errors import JsonataError
 # Error type of a required setting that is missing. Its context names the
 # key, which the problem path gets as its last part.
 MISSING_SETTING: Final = "missing_setting"
+# An HTTP header name is an RFC 9110 token.
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Tags of discriminated unions start with this marker, which distinguishes
 # them from config keys in error locations, where they are removed.
 TAG_MARKER: Final = "§"
@@ -165,6 +167,32 @@ def _check_regex(value: str) -> str:
     return value
 
 
+def _check_header_name(name: str) -> str:
+    if not _HEADER_NAME.fullmatch(name):
+        raise PydanticCustomError(
+            "invalid_header_name",
+            "expected an HTTP header name such as 'X-Api-Key', without spaces "
+            "or line breaks, received {name}",
+            {"name": _short(name)},
+        )
+    return name
+
+
+def _check_header_value(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise PydanticCustomError(
+            "invalid_header_value",
+            "a header value may not contain a line break (CR or LF), received {value}",
+            {"value": _short(value)},
+        )
+    return value
+
+
+def _short(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
@@ -179,6 +207,10 @@ Jsonata: TypeAlias = Annotated[str, AfterValidator(_compile_jsonata)]
 HttpTemplate: TypeAlias = Annotated[str, AfterValidator(_check_http_template)]
 # A regular expression, such as a credential field's pattern.
 RegexPattern: TypeAlias = Annotated[str, AfterValidator(_check_regex)]
+# An HTTP header name (an RFC 9110 token) and a header value template, which
+# may not contain CR or LF, since those would start another header.
+HeaderName: TypeAlias = Annotated[str, AfterValidator(_check_header_name)]
+HeaderValue: TypeAlias = Annotated[str, AfterValidator(_check_header_value)]
 # Case-insensitive names are compared in lower case.
 Lowered = BeforeValidator(_lower)
 LoweredWithoutHyphens = BeforeValidator(_lower_without_hyphens)

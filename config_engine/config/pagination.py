@@ -40,6 +40,8 @@ from config_engine.config.base import (
     tag,
 )
 
+# The most pages one call may follow, whatever a config sets.
+MAX_PAGES: Final = 10_000
 PAGINATION_FORMATS: Final = (
     "page",
     "offset",
@@ -56,7 +58,20 @@ class PaginationSettings(ConfigModel):
     limit: int | str | None = None
     limit_param: str | None = None
     has_next_path: str | None = None
-    max_pages: Annotated[int, Field(ge=1)] | None = None
+    max_pages: Annotated[int, Field(ge=1, le=MAX_PAGES)] | None = None
+
+    @field_validator("limit")
+    @classmethod
+    def _check_page_size(cls, limit: int | str | None) -> int | str | None:
+        if isinstance(limit, str) and ("{{" in limit or limit.isdigit()):
+            return limit
+        if limit is None or (isinstance(limit, int) and limit >= 1):
+            return limit
+        raise PydanticCustomError(
+            "invalid_limit",
+            "expected a whole number of at least 1 or a placeholder, received {limit}",
+            {"limit": repr(limit)[:80]},
+        )
 
 
 class PageSettings(PaginationSettings):

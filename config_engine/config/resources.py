@@ -4,19 +4,22 @@ A request config describes one upstream call. ``path``, ``headers``,
 ``query`` and ``body`` are placeholder templates. A method's ``base_url``,
 ``pagination``, ``authorization``, ``query_array_format`` and
 ``error_expression`` replace the integration's, and its ``headers`` and
-``query`` merge over the integration's (see `config_engine.merge`). Action
-``request`` steps use the same shape.
+``query`` merge over the integration's (see `config_engine.merge`). A
+method's ``timeout``, in seconds, can lower the engine's timeout of each
+exchange but not raise it. Action ``request`` steps use the same shape.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal, TypeAlias
 
-from pydantic import ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from config_engine.config.authorization import Authorization
 from config_engine.config.base import (
     ConfigModel,
+    HeaderName,
+    HeaderValue,
     HttpTemplate,
     Jsonata,
     Lowered,
@@ -24,6 +27,8 @@ from config_engine.config.base import (
 )
 from config_engine.config.pagination import Pagination
 
+# Maximum of a method's `timeout`, in seconds.
+MAX_TIMEOUT: Final = 600
 HTTP_METHODS: Final = ("get", "post", "put", "patch", "delete", "head", "options")
 BODY_FORMATS: Final = ("json", "form", "raw")
 QUERY_ARRAY_FORMATS: Final = ("comma", "brackets", "indices", "repeat")
@@ -34,7 +39,7 @@ HttpMethod: TypeAlias = Annotated[
 QueryArrayFormat: TypeAlias = Literal["comma", "brackets", "indices", "repeat"]
 # Header values are templates, and null removes a header inherited from the
 # integration.
-Headers: TypeAlias = dict[str, str | None]
+Headers: TypeAlias = dict[HeaderName, HeaderValue | None]
 
 
 class RequestConfig(ConfigModel):
@@ -55,6 +60,7 @@ class RequestConfig(ConfigModel):
     no_auth: bool | None = None
     description: str | None = None
     scopes: list[str] | None = None
+    timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT)] | None = None
 
     @model_validator(mode="after")
     def _check_path(self, info: ValidationInfo) -> RequestConfig:

@@ -150,7 +150,10 @@ def _without_nulls(value: Any) -> Any:
 
 
 def _problem(detail: ErrorDetails) -> ConfigProblem:
-    keys = [str(part) for part in detail["loc"] if not _is_tag(part)]
+    # A dict key's own error ends in "[key]"; the key before it is the path.
+    keys = [
+        str(part) for part in detail["loc"] if not _is_tag(part) and part != "[key]"
+    ]
     kind, context = detail["type"], detail.get("ctx") or {}
     received = _shown(detail.get("input"))
     if kind == MISSING_SETTING:
@@ -168,6 +171,12 @@ def _problem(detail: ErrorDetails) -> ConfigProblem:
         message = f"expected one of {context['expected']}, received {received}"
     elif kind == "greater_than_equal":
         message = f"expected a number of at least {context['ge']}, received {received}"
+    elif kind == "greater_than":
+        message = (
+            f"expected a number greater than {context['gt']:g}, received {received}"
+        )
+    elif kind == "less_than_equal":
+        message = f"expected a number of at most {context['le']:g}, received {received}"
     else:
         message = detail["msg"]
     return ConfigProblem(".".join(keys), message)

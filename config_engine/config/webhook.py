@@ -98,6 +98,11 @@ class BasicVerificationConfig(ConfigModel):
     username: str | None = None
     password: str | None = None
 
+    @model_validator(mode="after")
+    def _check_username(self, info: ValidationInfo) -> BasicVerificationConfig:
+        require(self, info, "username", "basic verification needs a username template")
+        return self
+
 
 class BearerVerificationConfig(ConfigModel):
     """A bearer token that the request must carry."""
@@ -130,6 +135,14 @@ class BasicVerification(ConfigModel):
 
     format: Literal["basic"] = "basic"
     config: BasicVerificationConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_config(self, info: ValidationInfo) -> BasicVerification:
+        if self.config is None and not is_partial(info):
+            raise missing_setting(
+                "config.username", "basic verification needs a config with a username"
+            )
+        return self
 
 
 class BearerVerification(ConfigModel):

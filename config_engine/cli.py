@@ -61,9 +61,16 @@ def _add_check(commands: Any) -> None:
         "check",
         help="validate an integration config or an override file",
         description='Validate a config JSON file (or an {"override": ...} body) '
-        "and list each problem with its JSON path. Exit 0 when clean, 1 otherwise.",
+        "and list each problem with its JSON path. Unknown keys are warnings. "
+        "Exit 0 when there is no error (and, with --strict, no warning), 1 "
+        "otherwise.",
     )
     check.add_argument("file", type=Path, metavar="FILE", help="config JSON file")
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 on warnings too, such as unknown keys",
+    )
     check.set_defaults(func=run_check)
 
 
@@ -140,12 +147,19 @@ def run_check(
     except EngineSettingError as exc:
         (stderr or sys.stderr).write(f"error: {exc.message}\n")
         return EXIT_USAGE
-    for problem in problems:
+    errors = [problem for problem in problems if problem.severity == "error"]
+    warnings = [problem for problem in problems if problem.severity != "error"]
+    for problem in errors:
         location = problem.path or "(root)"
         out.write(f"{arguments.file}: {location}: {problem.message}\n")
-    if problems:
-        out.write(f"{arguments.file}: {len(problems)} problem(s)\n")
+    for problem in warnings:
+        out.write(f"{arguments.file}: {problem.path}: warning: {problem.message}\n")
+    if errors:
+        out.write(f"{arguments.file}: {len(errors)} problem(s)\n")
         return EXIT_FAILED
+    if warnings:
+        out.write(f"{arguments.file}: ok with {len(warnings)} warning(s)\n")
+        return EXIT_FAILED if getattr(arguments, "strict", False) else EXIT_OK
     out.write(f"{arguments.file}: ok\n")
     return EXIT_OK
 

@@ -409,3 +409,54 @@ def test_check_deeply_nested_json(tmp_path: Path) -> None:
         f"{config}: (root): the JSON is nested deeper than 64 levels; flatten it"
         in out.getvalue()
     )
+
+
+def check_output(path: Path, *extra: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = run_check(parse("config", "check", *extra, str(path)), stdout=out)
+    return code, out.getvalue()
+
+
+def test_check_rejects_wrapped_example(tmp_path: Path) -> None:
+    wrapped = {"source": "s", "kind": "k", "example": {"base_url": "ftp://bad"}}
+    config = write_json(tmp_path / "c.json", wrapped)
+
+    code, out = check_output(config)
+
+    assert code == 1
+    assert f"{config}: (root): not an integration config: none of its top-level" in out
+
+
+def test_check_suggests_misspelled_top_key(tmp_path: Path) -> None:
+    config = write_json(tmp_path / "c.json", {"error_expresion": "((("})
+
+    code, out = check_output(config)
+
+    assert code == 1
+    assert "did you mean 'error_expression' for 'error_expresion'?" in out
+
+
+def test_check_warns_on_unknown_key(tmp_path: Path, upstream: Vendor) -> None:
+    document = api_config(upstream)
+    document["resources"]["me"]["get"]["respone_path"] = "data"
+    config = write_json(tmp_path / "c.json", document)
+
+    code, out = check_output(config)
+
+    assert code == 0
+    assert (
+        f"{config}: resources.me.get.respone_path: warning: unknown key "
+        "'respone_path' is ignored; did you mean 'response_path'?\n"
+    ) in out
+    assert out.endswith(f"{config}: ok with 1 warning(s)\n")
+
+
+def test_check_strict_fails_on_warning(tmp_path: Path, upstream: Vendor) -> None:
+    config = write_json(
+        tmp_path / "c.json", api_config(upstream, rate_limits={"is_rate_limited": "1"})
+    )
+
+    code, out = check_output(config, "--strict")
+
+    assert code == 1
+    assert "rate_limits: warning: unknown key 'rate_limits' is ignored" in out

@@ -942,3 +942,49 @@ def test_page_size_forms_are_valid(limit: Any) -> None:
     config = base_config(pagination={"format": "page", "config": {"limit": limit}})
 
     assert validate_config(config) == []
+
+
+@pytest.mark.parametrize(
+    "path", [pytest.param(path, id=path.stem) for path in EXAMPLE_FILES]
+)
+def test_example_has_no_unknown_keys(path: Path) -> None:
+    document = load_example(path.name)
+
+    if document["kind"] == "override":
+        problems = validate_override(document["example"]["override"], warnings=True)
+    elif document["kind"] == "config":
+        problems = validate_config(document["example"], warnings=True)
+    else:
+        problems = validate_config(as_config(document), warnings=True)
+
+    assert problems == []
+
+
+def test_unknown_keys_are_warnings_only_on_request() -> None:
+    config = method_config(paginaton={"format": "page"})
+
+    quiet = validate_config(config)
+    loud = validate_config(config, warnings=True)
+
+    assert quiet == []
+    assert loud == [
+        ConfigProblem(
+            "resources.users.list.paginaton",
+            "unknown key 'paginaton' is ignored; did you mean 'pagination'?",
+            "warning",
+        )
+    ]
+
+
+DEMO_CONFIGS = sorted(
+    (Path(__file__).parents[1] / "graphql_api" / "demo" / "configs").glob("*.json")
+)
+
+
+@pytest.mark.parametrize(
+    "path", [pytest.param(path, id=path.stem) for path in DEMO_CONFIGS]
+)
+def test_demo_config_is_clean(path: Path) -> None:
+    config = json.loads(path.read_text(encoding="utf-8"))["config"]
+
+    assert validate_config(config, warnings=True) == []

@@ -18,6 +18,7 @@ from pydantic_core import ErrorDetails
 
 from config_engine.config.base import MISSING_SETTING, TAG_MARKER
 from config_engine.config.integration import IntegrationConfig, IntegrationOverride
+from config_engine.config.unknown_keys import unknown_keys
 from config_engine.errors import ConfigError
 from config_engine.placeholders import check_template
 
@@ -41,6 +42,8 @@ JSONATA_KEYS: Final = frozenset(
 # ten; the bound keeps recursive validation far from Python's recursion limit.
 MAX_DEPTH: Final = 64
 _SHOWN_LENGTH: Final = 80
+ERROR: Final = "error"
+WARNING: Final = "warning"
 _QUOTED: Final = re.compile(r"'([^']*)'")
 _JSON_TYPES: Final = {
     "string_type": "a string",
@@ -60,25 +63,45 @@ class ConfigProblem:
     `path` is the dotted JSON path of the value, such as
     ``resources.users.list.pagination.config.cursor_path``, with list indices
     as numbers and "" for the document itself. `message` states what was
-    expected and what was received.
+    expected and what was received. `severity` is ``error`` for a config
+    that must not be saved, or ``warning`` for one that works but probably
+    not as meant, such as one with a misspelled key.
     """
 
     path: str
     message: str
+    severity: str = ERROR
 
 
-def validate_config(config: Any) -> list[ConfigProblem]:
-    """Return every problem of an integration config; empty when it is valid."""
-    return _validate(config, partial=False)[1]
+def validate_config(config: Any, *, warnings: bool = False) -> list[ConfigProblem]:
+    """Return every problem of an integration config; empty when it is valid.
+
+    With `warnings`, keys that the engine does not interpret are reported too,
+    as problems of severity ``warning``, once the config has no error.
+    """
+    model, problems = _validate(config, partial=False)
+    if warnings and model is not None and not problems:
+        problems = _unknown_key_warnings(model)
+    return problems
 
 
-def validate_override(override: Any) -> list[ConfigProblem]:
+def validate_override(override: Any, *, warnings: bool = False) -> list[ConfigProblem]:
     """Return every problem of an environment integration's override.
 
     An override is a partial config plus ``environment_variables``. Null
     values remove keys when it is merged, so they are not checked.
+    `warnings` adds unknown keys, as `validate_config` does.
     """
-    return _validate(override, partial=True)[1]
+    model, problems = _validate(override, partial=True)
+    if warnings and model is not None and not problems:
+        problems = _unknown_key_warnings(model)
+    return problems
+
+
+def _unknown_key_warnings(model: IntegrationConfig) -> list[ConfigProblem]:
+    return [
+        ConfigProblem(path, message, WARNING) for path, message in unknown_keys(model)
+    ]
 
 
 def parse_config(config: Any) -> IntegrationConfig:

@@ -44,7 +44,7 @@ from bench.dataset import Catalog, make_catalog
 from bench.machine import describe_machine, describe_software, git_commit
 from bench.processes import RunningProcess
 from bench.report import evaluate_targets, render_markdown
-from bench.settings import REPOSITORY, BenchSettings
+from bench.settings import REPOSITORY, BenchSettings, BenchSettingsError
 from bench.statements import CountCase, count_statements
 from bench.workloads import (
     CONNECTION,
@@ -56,6 +56,7 @@ from db.crypto import KeyRing, use_keyring
 from graphql_api.pagination import encode_cursor
 from graphql_api.settings import DEFAULT_LIFECYCLE_CONCURRENCY
 from graphql_api.types.ordering import NEWEST_FIRST
+from tests.postgres_support import find_postgres_binaries
 
 logger = logging.getLogger("bench.run")
 
@@ -69,17 +70,30 @@ def main() -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    # The statement count runs the application in this process; its request
-    # lines and httpx's would drown the harness's own progress lines.
+    # The statement count runs the application in this process, and its
+    # request lines and httpx's would drown the harness's progress lines.
     for name in ("httpx", "graphql_api", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    settings = BenchSettings.from_env()
-    # The dataset's credentials are sealed with this key: this process needs
+    try:
+        settings = BenchSettings.from_env()
+        wrk.wrk_path()
+        if settings.profile_seconds:
+            profile.py_spy_path()
+        if "postgresql" in settings.databases:
+            find_postgres_binaries()
+    except (BenchSettingsError, wrk.WrkError, profile.ProfilerError) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
+    except LookupError as error:
+        print(
+            f"bench: PostgreSQL is not available: {error}. Set "
+            "BENCH_DATABASES=sqlite to measure SQLite alone.",
+            file=sys.stderr,
+        )
+        return 2
+    # The dataset's credentials are sealed with this key. This process needs
     # it to build and read the dataset, and the servers get it as a setting.
     use_keyring(KeyRing.from_setting(dataset.SECRET_KEY))
-    wrk.wrk_path()
-    if settings.profile_seconds:
-        profile.py_spy_path()
     results = _header(settings)
     results["engine"] = measure_engine()
     for database in settings.databases:

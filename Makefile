@@ -9,7 +9,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: serve test test-sqlite test-postgres fuzz lint schema bench clean distclean
+.PHONY: serve test test-sqlite test-postgres test-tools fuzz lint schema schema-baseline bench clean distclean
 
 serve: $(RUNTIME_STAMP)
 	$(BIN)/graphql-api serve --demo
@@ -20,12 +20,19 @@ serve: $(RUNTIME_STAMP)
 # are installed with apt-get when missing.
 test: test-sqlite test-postgres
 
-test-sqlite: $(DEV_STAMP)
+test-sqlite: $(DEV_STAMP) test-tools
 	$(BIN)/pytest --database=sqlite $(PYTEST_ARGS)
 
-test-postgres: $(DEV_STAMP)
+test-postgres: $(DEV_STAMP) test-tools
 	.ci/ensure-postgres
 	$(BIN)/pytest --database=postgres $(PYTEST_ARGS)
+
+# Debian's Chromium for the GraphiQL browser test, installed when missing.
+# The tests install their npm packages (npm ci from the committed lock
+# files) and the Python client generator (clients/python/.venv) themselves.
+test-tools:
+	command -v chromium >/dev/null 2>&1 || \
+		(apt-get update && apt-get install -y chromium chromium-driver)
 
 # A longer, randomized search of generated GraphQL operations than the one
 # in `make test`; FUZZ_OPERATIONS counts operations per strategy and mode.
@@ -40,6 +47,11 @@ lint: $(DEV_STAMP)
 
 schema: $(RUNTIME_STAMP)
 	$(BIN)/graphql-api export-schema --output schema.graphql
+
+# At a release: make the released schema the baseline that
+# tests/test_schema_evolution.py checks breaking changes against.
+schema-baseline: schema
+	cp schema.graphql tests/schema_evolution/baseline.graphql
 
 # The benchmark (see BENCHMARKS.md); not part of `make test`. It needs wrk
 # from the system packages, installed here with apt-get when missing, and
@@ -56,7 +68,8 @@ clean:
 	rm -f graphql_api.db graphql_api.db-wal graphql_api.db-shm
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) clients/python/.venv clients/typescript/generated
+	rm -rf clients/typescript/node_modules tests/http_audit/node_modules
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

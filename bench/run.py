@@ -67,20 +67,9 @@ ENGINE_ROUNDS = 7
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    # The statement count runs the application in this process, and its
-    # request lines and httpx's would drown the harness's progress lines.
-    for name in ("httpx", "graphql_api", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    _configure_logging()
     try:
-        settings = BenchSettings.from_env()
-        wrk.wrk_path()
-        if settings.profile_seconds:
-            profile.py_spy_path()
-        if "postgresql" in settings.databases:
-            find_postgres_binaries()
+        settings = _checked_settings()
     except (BenchSettingsError, wrk.WrkError, profile.ProfilerError) as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
@@ -91,6 +80,7 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
+
     # The dataset's credentials are sealed with this key. This process needs
     # it to build and read the dataset, and the servers get it as a setting.
     use_keyring(KeyRing.from_setting(dataset.SECRET_KEY))
@@ -100,11 +90,34 @@ def main() -> int:
         logger.info("database_started database=%s", database)
         results["databases"][database] = run_database(database, settings)
     results["finished_at"] = _now()
+
     targets = evaluate_targets(results)
     results["targets"] = [target.as_dict() for target in targets]
-    _write_results(settings.results_dir, results, render_markdown(results, targets))
-    print(render_markdown(results, targets))
+    markdown = render_markdown(results, targets)
+    _write_results(settings.results_dir, results, markdown)
+    print(markdown)
     return 0
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    # The statement count runs the application in this process, and its
+    # request lines and httpx's would drown the harness's progress lines.
+    for name in ("httpx", "graphql_api", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _checked_settings() -> BenchSettings:
+    """Read the settings and check that the tools they need are installed."""
+    settings = BenchSettings.from_env()
+    wrk.wrk_path()
+    if settings.profile_seconds:
+        profile.py_spy_path()
+    if "postgresql" in settings.databases:
+        find_postgres_binaries()
+    return settings
 
 
 def _now() -> str:

@@ -83,20 +83,22 @@ def measure_lists(
     process, thermal limits) over all servers alike.
     """
     files = _body_files(workloads, work_dir)
-    targets = {"graphql": (f"{server.base_url}/graphql", "graphql")}
+    endpoints = {"graphql": (f"{server.base_url}/graphql", "graphql")}
     for name, baseline in baselines.items():
-        targets[name] = (f"{baseline.base_url}/accounts", "baseline")
+        endpoints[name] = (f"{baseline.base_url}/accounts", "baseline")
+
     warmup = wrk.LoadSettings(settings.connections, settings.threads, WARMUP_SECONDS)
-    for url, kind in targets.values():
+    for url, kind in endpoints.values():
         for workload in workloads:
             wrk.run_wrk(url, files[workload.key, kind], token, warmup)
+
     load = wrk.LoadSettings(settings.connections, settings.threads, settings.duration)
     raw: dict[str, dict[str, list[dict[str, Any]]]] = {
-        w.key: {name: [] for name in targets} for w in workloads
+        workload.key: {name: [] for name in endpoints} for workload in workloads
     }
     for round_number in range(1, settings.rounds + 1):
         for workload in workloads:
-            for name, (url, kind) in targets.items():
+            for name, (url, kind) in endpoints.items():
                 summary = wrk.run_wrk(url, files[workload.key, kind], token, load)
                 raw[workload.key][name].append(summary)
                 logger.info(
@@ -109,6 +111,7 @@ def measure_lists(
                     summary["latency_us"]["p50"] / 1000,
                     wrk.failures(summary),
                 )
+
     return {
         key: {name: summarise_rounds(rounds) for name, rounds in by_server.items()}
         for key, by_server in raw.items()

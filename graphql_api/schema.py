@@ -14,6 +14,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from graphql_api.document_cache import DocumentCache
 from graphql_api.errors import ReportErrors
 from graphql_api.mutations import Mutation
 from graphql_api.mutations.lifecycle import LifecycleMutation
@@ -41,7 +42,7 @@ class ApiSchema(strawberry.Schema):
 
 
 def _extensions() -> list[Any]:
-    return [ReportErrors, QueryLimits]
+    return [ReportErrors, QueryLimits, DocumentCache]
 
 
 # The account lifecycle adds the root `events` list, `IntegratedAccount.events`

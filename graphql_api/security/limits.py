@@ -29,9 +29,9 @@ from typing import Any
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
+from graphql_api.document_cache import validate_cached
 from graphql_api.security.cost import OperationSize, measure_operation
 from graphql_api.security.settings import SecuritySettings
 
@@ -82,7 +82,8 @@ class QueryLimits(SchemaExtension):
         # below run after the standard rules and before execution.
         context = self.execution_context
         if context.pre_execution_errors is None and context.graphql_document:
-            errors = validate_document(
+            errors = validate_cached(
+                context.query,
                 context.schema._schema,
                 context.graphql_document,
                 context.validation_rules,

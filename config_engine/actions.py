@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config_engine import jsonata
+from config_engine.display import short_repr
 from config_engine.errors import ConfigError, EngineError, JsonataError, UpstreamError
 from config_engine.http import render_optional
 from config_engine.responses import lookup_path
@@ -281,7 +282,9 @@ def _local_step(
 def _merge_into_context(values: Any, state: _RunState, path: str) -> dict[str, Any]:
     if not isinstance(values, Mapping):
         raise ConfigError(
-            f"expected an object to merge into the context, received {values!r}", path
+            f"expected an object to merge into the context, received "
+            f"{short_repr(values)}",
+            path,
         )
     written = {str(k): v for k, v in values.items() if k != "environment_variables"}
     state.context.update(written)

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from config_engine import jsonata
+from config_engine.display import short_repr
 from config_engine.errors import ConfigError, JsonataError, PlaceholderError
 from config_engine.http import PreparedRequest
 from config_engine.placeholders import render
@@ -132,7 +133,8 @@ def _expression_headers(
         ) from exc
     if not isinstance(result, Mapping) or not result:
         raise ConfigError(
-            f"the expression must return an object of headers, received {result!r}",
+            f"the expression must return an object of headers, received "
+            f"{short_repr(result)}",
             expression_path,
         )
     headers: dict[str, str] = {}

@@ -265,7 +265,7 @@ def check_base_url(url: str, *, path: str = "", template: str | None = None) -> 
     """
     problem = _base_url_problem(url, template)
     if problem is not None:
-        raise ConfigError(f"base URL {url!r} is invalid: {problem}", path)
+        raise ConfigError(f"base URL {short_repr(url)} is invalid: {problem}", path)
     return url
 
 
@@ -308,7 +308,8 @@ def check_path(rendered: str, template: str, *, path: str = "") -> str:
     """
     if _is_absolute(rendered) and not _is_absolute(template):
         raise ConfigError(
-            f"path {rendered!r} became an absolute URL through a placeholder; "
+            f"path {short_repr(rendered)} became an absolute URL through a "
+            "placeholder; "
             "only a literal absolute path may leave the base URL",
             path,
         )
@@ -316,7 +317,8 @@ def check_path(rendered: str, template: str, *, path: str = "") -> str:
     segments = target.split("?", 1)[0].split("/")
     if any(segment in ("..", ".") for segment in segments):
         raise ConfigError(
-            f"path {rendered!r} contains a '..' or '.' segment; check the placeholder "
+            f"path {short_repr(rendered)} contains a '..' or '.' segment; check the "
+            "placeholder "
             "values that build it",
             path,
         )

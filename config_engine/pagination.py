@@ -46,6 +46,7 @@ import httpx
 import orjson
 
 from config_engine import jsonata
+from config_engine.display import short_repr
 from config_engine.errors import ConfigError, InvalidCursorError, JsonataError
 from config_engine.http import (
     PreparedRequest,
@@ -198,7 +199,8 @@ class Pagination:
             return {}
         if not isinstance(values, Mapping):
             raise ConfigError(
-                f"expected an object of pagination values, received {values!r}",
+                f"expected an object of pagination values, received "
+                f"{short_repr(values)}",
                 f"{self.path}.config.get_initial_pagination_values_expression",
             )
         return dict(values)
@@ -413,7 +415,8 @@ class Pagination:
             return None
         if not isinstance(values, Mapping):
             raise ConfigError(
-                f"expected an object of pagination values or null, received {values!r}",
+                f"expected an object of pagination values or null, received "
+                f"{short_repr(values)}",
                 f"{self.path}.config.get_pagination_values_expression",
             )
         return dict(values)
@@ -485,7 +488,8 @@ def _int_setting(config: Mapping[str, Any], key: str, default: int, path: str) -
     value = config.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(
-            f"expected a whole number, received {value!r}", f"{path}.config.{key}"
+            f"expected a whole number, received {short_repr(value)}",
+            f"{path}.config.{key}",
         )
     return value
 
@@ -509,7 +513,8 @@ def _with_query(
 def _follow_url(request: PreparedRequest, url: str) -> PreparedRequest:
     if not same_origin(request.url, url):
         raise InvalidCursorError(
-            f"next page URL {url!r} is not on the origin of {request.url!r}; "
+            f"next page URL {short_repr(url)} is not on the origin of "
+            f"{short_repr(request.url)}; "
             "it is not followed, so credentials stay with the configured host"
         )
     return replace(request, url=url, query=())

@@ -50,6 +50,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Final
 
+from config_engine.display import short_repr
 from config_engine.errors import ConfigError, PlaceholderError
 
 MERGE_KEY: Final = "$truto_merge"
@@ -559,7 +560,7 @@ def _broken_placeholder(text: str) -> str:
     end = text.find("}}", start)
     fragment = text[start:] if end == -1 else text[start : end + 2]
     return (
-        f"{fragment!r} is not a valid placeholder; a placeholder is '{{{{path}}}}' "
-        "with a dotted path of letters, digits, '_', '-' and '.' (write 'a.0.b', "
-        "not 'a[0].b')"
+        f"{short_repr(fragment)} is not a valid placeholder; a placeholder is "
+        "'{{path}}' with a dotted path of letters, digits, '_', '-' and '.' "
+        "(write 'a.0.b', not 'a[0].b')"
     )

@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from config_engine import jsonata
+from config_engine.display import short_repr
 from config_engine.errors import ConfigError, JsonataError
 from config_engine.placeholders import render
 
@@ -169,7 +170,7 @@ def _handshake(
     if not isinstance(result, Mapping):
         raise ConfigError(
             "expected an object with statusCode and body, or null; "
-            f"received {result!r}",
+            f"received {short_repr(result)}",
             f"{path}.handle_verification",
         )
     status = result.get("statusCode", 200)
@@ -177,7 +178,7 @@ def _handshake(
         status = int(status)
     if not isinstance(status, int) or not 100 <= status <= 599:
         raise ConfigError(
-            f"statusCode must be an HTTP status, received {status!r}",
+            f"statusCode must be an HTTP status, received {short_repr(status)}",
             f"{path}.handle_verification",
         )
     headers = result.get("headers") or {}

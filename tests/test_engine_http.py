@@ -594,3 +594,18 @@ async def test_method_timeout_lowers_engine_timeout(
 
     with pytest.raises(UpstreamUnavailableError, match=r"timed out after 0\.2 s"):
         await engine.request(config, {}, "echo", "call")
+
+
+async def test_error_shows_at_most_80_characters_of_value(
+    engine: Engine, upstream: Vendor
+) -> None:
+    long_host = "ftp://" + "h" * 5000
+    config = echo_config(upstream, {"base_url": "{{host}}"})
+
+    with pytest.raises(ConfigError) as caught:
+        engine.prepare_request(config, {"host": long_host}, "echo", "call")
+
+    message = caught.value.reason
+    assert message.startswith("base URL 'ftp://hhhh")
+    assert "hhh… is invalid" in message
+    assert len(message) < 200

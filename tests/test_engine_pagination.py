@@ -597,3 +597,20 @@ async def test_range_sends_range_header(engine: Engine, upstream: Vendor) -> Non
 
     sent = [request.headers["range"] for request in upstream.requests]
     assert sent == ["items=0-2", "items=3-5", "items=6-8"]
+
+
+async def test_bad_values_error_is_capped(engine: Engine, upstream: Vendor) -> None:
+    pagination = {
+        "format": "dynamic",
+        "config": {"get_pagination_values_expression": '$pad("", 5000, "x")'},
+    }
+    config = paged_config(upstream, "dynamic", pagination, response_path="items")
+
+    with pytest.raises(ConfigError) as caught:
+        await collect(engine, config, api_key_context(upstream))
+
+    assert caught.value.reason.startswith(
+        "expected an object of pagination values or null, received 'xxx"
+    )
+    assert caught.value.reason.endswith("x…")
+    assert len(caught.value.reason) < 150

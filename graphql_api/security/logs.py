@@ -91,8 +91,8 @@ class RedactSecrets(logging.Filter):
     """Replace credentials in a record's message, arguments and traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact_text(record.msg)
+        # The template itself is redacted only as part of the whole message,
+        # since "api_key=%s" would otherwise lose its placeholder.
         record.args = _redact_args(record.args)
         if record.name != "uvicorn.access":
             # uvicorn's access formatter unpacks the five arguments, so its

@@ -22,7 +22,7 @@ from db.models import ApiToken, Environment, EnvironmentIntegration, Integration
 from db.session import Database
 from db.types import utc_now
 from graphql_api.errors import AuthenticationError
-from graphql_api.tokens import hash_token
+from graphql_api.tokens import hash_token, token_matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +123,12 @@ async def authenticate(
             "Unknown API token: check the token or create a new one."
         )
     api_token, environment_team_id = row
+    # The index finds the row by digest; this comparison takes constant time,
+    # so the check itself does not depend on how the database compares text.
+    if not token_matches(token, api_token.token_hash):
+        raise AuthenticationError(
+            "Unknown API token: check the token or create a new one."
+        )
     _check_token_state(api_token, environment_team_id, now or utc_now())
     # NOTE: `api_token.last_used_at` is not updated, because that would turn
     # every read into a write on SQLite.

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import Seeder, make_tenant
 from tests.database_backend import Databases
 from tests.servers.api import api_server
-from tests.servers.node import install_node_packages, node_executable
+from tests.servers.tools import install_node_packages, node_executable
 
 SCRIPT_FOLDER = Path(__file__).parent / "http_audit"
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))

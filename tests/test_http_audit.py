@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import Seeder
 from tests.database_backend import Databases
 from tests.servers.api import api_server
-from tests.servers.node import install_node_packages, node_executable
+from tests.servers.tools import install_node_packages, node_executable
 
 AUDIT_FOLDER = Path(__file__).parent / "http_audit"
 # graphql-http 1.23.1 has 13 MUST audits.

@@ -4,14 +4,17 @@ The accounts that match a filter are claimed in chunks, each with one
 UPDATE under one lease id shared by the whole call, and one renewal keeps
 every claimed account leased. Accounts that another run holds are skipped.
 
-Each integration has a gate: at most `Settings.lifecycle_concurrency` of its
-accounts talk to the upstream at once, and when the engine waits out a rate
-limit (a 429 with Retry-After, say), the gate holds the integration's other
-accounts back for the same time, so they do not run into the same limit.
+Each integration has a lane of `Settings.lifecycle_concurrency` workers, so
+at most that many of its accounts talk to the upstream at once. When the
+engine waits out a rate limit (a 429 with Retry-After, say), the lane holds
+the integration's other accounts back for the same time, so that they do not
+run into the same limit.
 
 Results are written in batches, in one short write transaction each, with
 executemany UPDATEs and INSERTs, so the SQLite write lock is never held
-across an upstream call.
+across an upstream call. A refreshed token is the exception: it is stored at
+once in its own transaction, because the vendor may have rotated the refresh
+token already.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from graphql_api.lifecycle.outcome import Operation, Outcome, TokenPolicy, run_s
 from graphql_api.lifecycle.periodic import Periodic
 from graphql_api.lifecycle.run import AccountRun, RunTarget
 from graphql_api.lifecycle.service import LifecycleService
-from graphql_api.lifecycle.store import Configs
+from graphql_api.lifecycle.store import Configs, checkpoint_token
 from graphql_api.lifecycle.targets import authentication, effective
 from graphql_api.secrets import mark_context_secrets
 
@@ -305,12 +308,18 @@ class BulkRevalidation:
                 self.result.problem_counts[problem.code] += 1
             return None
         run = AccountRun(engine, target, dict(item.row["context"]))
+
+        async def store_token() -> None:
+            # A rotated refresh token must not wait for the batch write.
+            await checkpoint_token(self.database, item.row["id"], self.lease, run)
+
         try:
             outcome = await run_steps(
                 run,
                 creating=False,
                 token_policy=TokenPolicy.IF_EXPIRED,
                 post_install=str(item.row["status"]) in _POST_INSTALL_DUE,
+                on_token=store_token,
             )
         except Exception:
             # A bug, not an upstream failure: leave this account as it was.

@@ -219,7 +219,7 @@ class LifecycleService:
     async def _refresh_and_validate(
         self, principal: Principal, loaded: LoadedAccount
     ) -> RunResult:
-        lease = await self._acquire(loaded.row.id, Operation.REAUTHORIZE, wait=True)
+        lease = await self._join_or_claim(loaded.row.id, Operation.REAUTHORIZE)
         if lease is None:
             return RunResult(await self._reload(principal, loaded.row.id))
         return await self._check(
@@ -234,8 +234,7 @@ class LifecycleService:
     ) -> RunResult:
         config = effective(loaded.configs)
         method, scheme = authentication(config, loaded.row.authentication_method)
-        lease = await self._acquire(loaded.row.id, Operation.RECONNECT, wait=False)
-        assert lease is not None
+        lease = await self._claim(loaded.row.id, Operation.RECONNECT)
         try:
             current = await self._load_held(loaded)
             base = {} if replace_context else current.row.context
@@ -282,7 +281,7 @@ class LifecycleService:
         An expired token is refreshed first.
         """
         loaded = await self._load(principal, account_id)
-        lease = await self._acquire(account_id, Operation.REVALIDATE, wait=True)
+        lease = await self._join_or_claim(account_id, Operation.REVALIDATE)
         if lease is None:
             return RunResult(await self._reload(principal, account_id))
         return await self._check(
@@ -338,10 +337,7 @@ class LifecycleService:
         )
         if problems:
             raise LifecycleRejected(problems)
-        lease = await self._acquire(
-            account_id, Operation.UPDATE_CREDENTIALS, wait=False
-        )
-        assert lease is not None
+        lease = await self._claim(account_id, Operation.UPDATE_CREDENTIALS)
         try:
             current = await self._load_held(loaded)
             merged, _ = merge_credentials(
@@ -386,15 +382,32 @@ class LifecycleService:
             raise not_found("integrated account", loaded.row.id, "input", "id")
         return current
 
-    async def _acquire(
-        self, account_id: uuid.UUID, operation: Operation, *, wait: bool
+    async def _join_or_claim(
+        self, account_id: uuid.UUID, operation: Operation
     ) -> Lease | None:
-        """Claim the account's lease, waiting while another run holds it.
+        """Claim the account's lease, or return None after another run's end.
 
-        With `wait`, returns None once a concurrent run has finished, because
-        its result is as fresh as this run's would be. Raises
-        LifecycleRejected with ACCOUNT_BUSY when the lease stays held for
-        `wait_timeout` seconds.
+        A run that finished while this caller waited left a result as fresh as
+        this run's would be, so the caller returns that result instead.
+        """
+        return await self._claim_waiting(account_id, operation, join=True)
+
+    async def _claim(self, account_id: uuid.UUID, operation: Operation) -> Lease:
+        """Claim the account's lease, waiting while another run holds it."""
+        lease = await self._claim_waiting(account_id, operation, join=False)
+        if lease is None:
+            raise RuntimeError("a claim without join returned no lease")
+        return lease
+
+    async def _claim_waiting(
+        self, account_id: uuid.UUID, operation: Operation, *, join: bool
+    ) -> Lease | None:
+        """Claim the lease, waiting with backoff while a live run holds it.
+
+        With `join`, returns None once the other run has released the lease.
+        A lease that expired instead belongs to a stopped process, so it is
+        claimed. Raises LifecycleRejected with ACCOUNT_BUSY when the lease
+        stays held for `wait_timeout` seconds.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait_timeout
@@ -408,7 +421,7 @@ class LifecycleService:
             state = await leases.wait_for_lease(self.database, account_id, remaining)
             if state is None:
                 raise _busy(account_id, self.wait_timeout)
-            if wait and state.lease_id is None:
+            if join and state.lease_id is None:
                 logger.info(
                     "lifecycle_run_joined account_id=%s operation=%s",
                     account_id,

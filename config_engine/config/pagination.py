@@ -40,7 +40,7 @@ from config_engine.config.base import (
     tag,
 )
 
-# The most pages one call may follow, whatever a config sets.
+# Maximum pages of one call that a config may set.
 MAX_PAGES: Final = 10_000
 PAGINATION_FORMATS: Final = (
     "page",

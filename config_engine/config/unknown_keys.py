@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-# How similar a key must be to a declared one to be suggested (difflib ratio).
+# Minimum difflib similarity ratio of a declared key suggested for an unknown one.
 _SUGGESTION_CUTOFF = 0.75
 
 

@@ -15,10 +15,10 @@ access and refresh tokens becomes one sealed string.
 
 Values are sealed with AES-256-GCM. A sealed value is
 ``$enc:v1:<key id>:<base64url of nonce + ciphertext + tag>``, where the key
-id is derived from the key. A `KeyRing` holds one or more keys: the first
-one encrypts and every one decrypts, so that a new key can be put first and
-the old ones dropped once ``graphql-api rotate-key`` has re-encrypted every
-row.
+id is derived from the key. A `KeyRing` contains one or more keys. The
+first one encrypts and every one decrypts, so a new key can be put first,
+and the old ones dropped once ``graphql-api rotate-key`` has re-encrypted
+every row.
 
 The column type `SecretJSON` seals on write and opens on read, with the
 key ring that `use_keyring` installed for the process. One process serves
@@ -130,7 +130,7 @@ class KeyRing:
         self._keys = tuple(keys)
         if not self._keys:
             raise SecretKeyError(
-                f"{SECRET_KEY_VARIABLE} holds no key: {_GENERATE_HINT}."
+                f"{SECRET_KEY_VARIABLE} is missing a key: {_GENERATE_HINT}."
             )
         for key in self._keys:
             if len(key) != KEY_BYTES:
@@ -310,7 +310,7 @@ def count_sealed(document: Any) -> int:
 
 def document_rule(document: Any) -> Callable[[str], bool]:
     """Return the secret-key rule of a document: `is_secret_key` plus its fields."""
-    names = getattr(document, "secret_fields", frozenset())
+    names: frozenset[str] = getattr(document, "secret_fields", frozenset())
     if not names:
         return is_secret_key
 

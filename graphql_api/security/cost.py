@@ -21,8 +21,8 @@ its fragments expanded, and returns:
 
 The walk runs after validation, so the document is known to be valid
 against the schema. Argument values come from literals, or from the raw
-request variables before coercion; a value of the wrong type counts as left
-out, and coercion rejects it later.
+request variables before coercion. A value of the wrong type counts as left
+out, because coercion rejects it later.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def measure_operation(
 
 @dataclass(frozen=True, slots=True)
 class _Path:
-    """Where the walk is: the state that a field passes to its selections."""
+    """The walk's position: the state that a field passes to its selections."""
 
     depth: int = 0
     multiplier: int = 1
@@ -240,7 +240,7 @@ def _page_size(walk: _Walk, node: FieldNode) -> int:
         value = _argument_value(walk, node, name)
         if _is_graphql_int(value):
             # Larger pages are rejected by the resolver with a precise message.
-            return min(max(value, 0), MAX_PAGE_SIZE)
+            return min(max(int(value), 0), MAX_PAGE_SIZE)
     return DEFAULT_PAGE_SIZE
 
 

@@ -1,6 +1,6 @@
 """The server's secret key: where it comes from and when the server refuses it.
 
-``GRAPHQL_API_SECRET_KEY`` holds one or more comma-separated keys (see
+``GRAPHQL_API_SECRET_KEY`` contains one or more comma-separated keys (see
 `db.crypto.KeyRing`). Outside demo mode the server does not start without
 one, with a malformed one, or with a placeholder such as the demo key.
 

@@ -6,10 +6,10 @@ under that rule, for messages that quote a header, a URL or an exception:
 - ``Bearer`` and ``Basic`` credentials, and API tokens of this server
   (``gapi_...``);
 - the value after a key named like a secret (`db.crypto.is_secret_key`) or
-  after ``Authorization``, ``Cookie`` and ``Set-Cookie``, in ``key=value``
-  form (URL query strings included) and in quoted ``"key": "value"`` form
-  (JSON and Python reprs), and the rest of an ``Authorization:`` or
-  ``Cookie:`` line;
+  after ``Authorization``, ``Cookie`` and ``Set-Cookie``. Both the
+  ``key=value`` form (URL query strings included) and the quoted
+  ``"key": "value"`` form (JSON and Python reprs) count;
+- the rest of an ``Authorization:`` or ``Cookie:`` line;
 - the password in a URL such as ``postgresql://user:password@host``.
 
 `install_log_redaction` adds the filter to the handlers of the root logger

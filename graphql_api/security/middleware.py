@@ -5,7 +5,7 @@ For HTTP requests to the protected paths, in this order:
 1. Rate limit per client: the bearer token's digest when the request has an
    ``Authorization`` header, the client address otherwise. Every response
    carries ``RateLimit-Limit``, ``RateLimit-Remaining`` and
-   ``RateLimit-Reset`` (seconds); a request over the limit gets 429 with
+   ``RateLimit-Reset`` (seconds). A request over the limit gets 429 with
    ``Retry-After`` and a JSON error body, before any other work.
 2. Bounds on the request's JSON: the nesting depth of a JSON POST body or of
    the ``variables`` and ``extensions`` URL parameters, and the size of
@@ -39,13 +39,13 @@ from graphql_api.security.settings import SecuritySettings
 logger = logging.getLogger("graphql_api.security")
 
 PROTECTED_PATHS = frozenset({"/graphql"})
-# Bodies up to this size are read and checked; larger ones reach the endpoint,
+# Bodies up to this size are read and checked. Larger ones reach the endpoint,
 # which rejects anything over its own limit of 2 MiB with 413.
 MAX_CHECKED_BODY_BYTES = 2 * 1024 * 1024
 
 
 class RequestRejected(Exception):
-    """Raised by a check to answer with an error before the endpoint runs."""
+    """Raised by a check to respond with an error before the endpoint runs."""
 
     def __init__(
         self,

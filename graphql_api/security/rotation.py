@@ -40,7 +40,7 @@ logger = logging.getLogger("graphql_api.security")
 BATCH_SIZE = 500
 
 # The tables as stored: JSON columns without the SecretJSON type, so that
-# this module sees and writes the sealed text itself.
+# this module reads and writes the sealed text itself.
 _raw = MetaData()
 _INTEGRATION = Table(
     "integration",
@@ -172,7 +172,7 @@ async def _resealed(
         stored = getattr(row, name)
         if stored is None:
             continue
-        rule = is_secret_key
+        rule: Callable[[str], bool] = is_secret_key
         if table is _ACCOUNT and name == "context":
             install_id = row.environment_integration_id
             if install_id not in rules:

@@ -1,6 +1,7 @@
 """ASGI middleware that bounds each request to the GraphQL endpoint.
 
-For HTTP requests to the protected paths, in this order:
+For HTTP requests to the protected paths, in this order (WebSocket
+connections get only the settings, and authenticate in ``connection_init``):
 
 1. Rate limit per client: the bearer token's digest when the request has an
    ``Authorization`` header, the client address otherwise. Every response
@@ -205,6 +206,9 @@ def json_depth(document: Any, limit: int) -> int:
 
 
 def _client_key(scope: Scope) -> str:
+    # NOTE: the key is the presented header, checked or not, so a client that
+    # sends a new made-up token each time is never limited; each such request
+    # costs one indexed lookup and gets 401.
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             digest = hashlib.sha256(value.strip()).hexdigest()

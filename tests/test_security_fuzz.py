@@ -2,7 +2,7 @@
 
 hypothesis-graphql builds queries and mutations from the schema: valid ones,
 and ones with a single schema violation such as a wrong argument type. Each
-goes to a running server over HTTP. No answer may be a 5xx, contain a
+goes to a running server over HTTP. No response may be a 5xx, contain a
 Python traceback, or carry an INTERNAL_SERVER_ERROR, which the server uses
 for unexpected exceptions.
 
@@ -58,7 +58,7 @@ def fuzz_server(
         # The search takes minutes and exercises the same server code on
         # either database, so `make test` runs it once, with SQLite.
         pytest.skip("the generated-operation search runs with --database=sqlite")
-    # A separate process answers faster than a server thread of this process,
+    # A separate process responds faster than a server thread of this process,
     # and its log shows any exception that the responses hide.
     folder = tmp_path_factory.mktemp("fuzz")
     url = sqlite_url(folder / "api.db")

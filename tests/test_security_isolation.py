@@ -3,7 +3,7 @@
 Team A owns an integration, an install, an account and its event. Team B
 names A's ids in every root field of the schema, with a team token and an
 environment token. Queries must return null or empty pages with a zero
-count; mutations must answer NOT_FOUND with the same message as for an id
+count. Mutations must return NOT_FOUND with the same message as for an id
 that does not exist, and change nothing of A's. The case table is checked
 against the schema, so a new root field without a case fails.
 """
@@ -222,7 +222,7 @@ def _tokens(world: World) -> list[str]:
 
 
 def _assert_nothing_found(value: Any, path: str) -> None:
-    """Assert that a query result holds no record: nulls, empty lists, zeros."""
+    """Assert that a query result contains no record: nulls, empty lists, zeros."""
     if isinstance(value, dict):
         for key, child in value.items():
             _assert_nothing_found(child, f"{path}.{key}")

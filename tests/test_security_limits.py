@@ -215,8 +215,8 @@ def test_nested_introspection_lists_are_rejected(
 
     error = _only_error(_post(client, tenant, query))
 
-    # graphql-core 3.3 has its own rule, which runs first; this server's
-    # rule says "nests 4 list fields".
+    # graphql-core 3.3 has its own rule, which runs first. This server's rule
+    # reports "nests 4 list fields" when graphql-core's does not run.
     assert "introspection" in error["message"].lower()
     assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 

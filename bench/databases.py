@@ -92,6 +92,7 @@ def sqlite_copy(cache_dir: Path, target: Path, accounts: int) -> PreparedDatabas
     source = "cache"
     if not cached.exists():
         _build_sqlite(cached, accounts)
+        _remove_older_builds(cached)
         source = "built"
     target.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
@@ -120,6 +121,20 @@ def _build_sqlite(path: Path, accounts: int) -> None:
     engine.dispose()
     partial.replace(path)
     logger.info("dataset_build_finished database=sqlite accounts=%d", accounts)
+
+
+def _remove_older_builds(current: Path) -> None:
+    """Delete the cached builds of the same database and size under older keys.
+
+    A build goes stale when the dataset version or the migration head
+    changes, and each one takes a few hundred megabytes. Names have the form
+    ``<database>-v<version>-<accounts>-<head><suffix>``.
+    """
+    database, _version, accounts, _head = current.stem.split("-", 3)
+    for path in current.parent.glob(f"{database}-v*-{accounts}-*{current.suffix}"):
+        if path != current:
+            logger.info("stale_build_removed path=%s", path)
+            path.unlink()
 
 
 # -- PostgreSQL ------------------------------------------------------------
@@ -158,6 +173,7 @@ def postgres_copy(cache_dir: Path, accounts: int) -> Iterator[PreparedDatabase]:
                 ]
             )
             partial.replace(dump)
+            _remove_older_builds(dump)
             source = "built"
         # COPY and pg_restore leave the planner without statistics, which
         # autovacuum would gather on a live server.

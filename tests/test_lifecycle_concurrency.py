@@ -1,6 +1,6 @@
 """Concurrent lifecycle runs: one token request, two processes, stale runs.
 
-The token endpoint answers slowly, so that the calls overlap. Every check
+The token endpoint responds slowly, so that the calls overlap. Every check
 counts the vendor's token requests, because a rotated refresh token sent
 twice is rejected with ``invalid_grant`` and would lock the customer out.
 """

@@ -1,9 +1,9 @@
 """Integration configs and GraphQL documents for the account lifecycle tests.
 
-Each config aims at one test `Vendor` on 127.0.0.1: API-key accounts
-validate with ``GET /api/me`` (401 for an unknown key, 403 without the
-``read`` scope), post-install reads ``GET /api/account`` and stores the
-organisation id, and OAuth accounts use the vendor's token endpoint, which
+Each config aims at one test `Vendor` on 127.0.0.1. API-key accounts
+validate with ``GET /api/me``, which returns 401 for an unknown key and 403
+without the ``read`` scope. Post-install reads ``GET /api/account`` and stores
+the organisation id. OAuth accounts use the vendor's token endpoint, which
 rotates refresh tokens and rejects a reused one.
 """
 
@@ -40,7 +40,7 @@ VALIDATION = {
 def api_key_config(vendor: Vendor, **changes: Any) -> dict[str, Any]:
     """An API-key integration with post-install and validation actions.
 
-    Top-level keys in `changes` replace the config's; a None value removes
+    Top-level keys in `changes` replace the config's, and a None value removes
     the key.
     """
     config: dict[str, Any] = {

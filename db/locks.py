@@ -52,5 +52,7 @@ async def hold_lock_async(
     transaction.
     """
     bind = connection.bind if isinstance(connection, AsyncSession) else connection
+    if bind is None:
+        raise ValueError("the session has no bind: open it on a Database's engine")
     if bind.dialect.name == "postgresql":
         await connection.execute(_ADVISORY_LOCK, {"key": lock_key(name)})

@@ -40,7 +40,7 @@ _T = TypeVar("_T")
 
 
 def find_postgres_binaries() -> Path:
-    """Return the folder that holds ``initdb`` and ``pg_ctl``.
+    """Return the folder that contains ``initdb`` and ``pg_ctl``.
 
     Looks on PATH first, then in the newest version under
     `DEBIAN_POSTGRES_ROOT`. Raises LookupError when neither has them.

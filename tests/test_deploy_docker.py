@@ -1,11 +1,11 @@
 """The Dockerfile, checked without a container engine.
 
 No Docker daemon runs where the tests run, so the tests read the Dockerfile
-and replay its install steps: the files that COPY adds go into a temporary
-working directory, and the RUN commands run there with a new virtual
-environment first on PATH, as the image's Python would be. The installed
-command must then start, migrate a database and pass the image's own
-HEALTHCHECK against a live server. A step that the replay does not know
+and replay its install steps. The files that COPY adds go into a temporary
+working directory. The RUN commands run there with a new virtual environment
+first on PATH, in place of the image's Python. The installed command must
+then start, migrate a database and pass the image's own HEALTHCHECK against
+a live server. A step that the replay does not know
 fails the test, so the Dockerfile cannot change without the test noticing.
 
 Like Docker's layer cache, the virtual environment after the dependency

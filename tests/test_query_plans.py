@@ -1,11 +1,11 @@
 """The list queries' plans on SQLite and PostgreSQL use the indexes.
 
 Each case runs a GraphQL list query in-process against a database with
-thousands of accounts and events in 40 environments, statistics gathered by
-ANALYZE. The SELECT statements that the resolvers send are captured with
-their parameters and explained: ``EXPLAIN QUERY PLAN`` on SQLite, ``EXPLAIN
-(ANALYZE, FORMAT JSON)`` on PostgreSQL. The token is narrowed to one
-environment, as most API tokens are.
+thousands of accounts and events in 40 environments, with statistics
+gathered by ANALYZE. The SELECT statements that the resolvers send are
+captured with their parameters and explained: ``EXPLAIN QUERY PLAN`` on
+SQLite, ``EXPLAIN (ANALYZE, FORMAT JSON)`` on PostgreSQL. The token is
+narrowed to one environment, as most API tokens are.
 
 For an order, the large table must be read through an index in that order:
 no full scan and no sort step. For a filter, the filtered column must be
@@ -79,7 +79,7 @@ class Explained:
         ]
 
     def reads_large_table(self) -> bool:
-        """Whether the statement reads accounts or events at all."""
+        """Return whether the statement reads accounts or events at all."""
         return any(f"FROM {table}" in self.statement for table in LARGE_TABLES)
 
 

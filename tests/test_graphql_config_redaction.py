@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -66,10 +67,14 @@ def owner(seeder: Seeder) -> Tenant:
 
 
 @pytest.fixture
-def shared_integration(seeder: Seeder, owner: Tenant) -> models.Integration:
-    return seeder.integration(
+def shared_integration(seeder: Seeder, owner: Tenant) -> Iterator[models.Integration]:
+    integration = seeder.integration(
         owner.team, config=config_with_canaries(), sharing="allow"
     )
+    yield integration
+    # Other tests on the session server count the integrations they can see.
+    integration.sharing = "deny"
+    seeder.add(integration)
 
 
 def _config_of(

@@ -18,5 +18,8 @@ def test_owner_and_other_team_see_owner(client: GraphQLClient, seeder: Seeder) -
     own_view = client.data(OWNER_FIELDS, variables, token=owner.team_token)["node"]
     other_view = client.data(OWNER_FIELDS, variables, token=other.team_token)["node"]
 
+    # Other tests on the session server count the integrations they can see.
+    integration.sharing = "deny"
+    seeder.add(integration)
     assert own_view == {"teamId": str(owner.team.id), "ownedByViewer": True}
     assert other_view == {"teamId": str(owner.team.id), "ownedByViewer": False}

@@ -8,6 +8,10 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
+# pytest-xdist worker processes for make test: a number, or auto for one per
+# CPU. 0 runs the tests in this process, in file order. Each file's tests stay
+# in one worker (--dist loadfile), so its module fixtures start once.
+PYTEST_WORKERS ?= auto
 
 .PHONY: serve test test-sqlite test-postgres test-tools fuzz lint schema schema-baseline bench clean distclean
 
@@ -21,11 +25,11 @@ serve: $(RUNTIME_STAMP)
 test: test-sqlite test-postgres
 
 test-sqlite: $(DEV_STAMP) test-tools
-	$(BIN)/pytest --database=sqlite $(PYTEST_ARGS)
+	$(BIN)/pytest --database=sqlite -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-postgres: $(DEV_STAMP) test-tools
 	.ci/ensure-postgres
-	$(BIN)/pytest --database=postgres $(PYTEST_ARGS)
+	$(BIN)/pytest --database=postgres -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Debian's Chromium for the GraphiQL browser test, installed when missing.
 # The tests install their npm packages (npm ci from the committed lock

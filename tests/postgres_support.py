@@ -32,8 +32,10 @@ from tests.cli_support import free_port
 
 # Where Debian and Ubuntu install the server binaries, one folder per version.
 DEBIAN_POSTGRES_ROOT = Path("/usr/lib/postgresql")
-# Connections of every test process together; each live server keeps a pool.
-MAX_CONNECTIONS = 300
+# Connections of every test process together. Each xdist worker keeps its live
+# server's pool (up to 15) and a few short-lived ones, so this is an estimate
+# that covers about 16 workers.
+MAX_CONNECTIONS = 500
 START_TIMEOUT_SECONDS = 60
 
 _T = TypeVar("_T")

@@ -81,7 +81,9 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
     """Build the application on `database`, or on one opened from `settings`.
 
     The application disposes of the database's connections when it shuts
-    down, including a database passed in by the caller.
+    down, including a database passed in by the caller. Raises SettingsError
+    when the secret key is missing, malformed or a placeholder (see
+    `graphql_api.security.keys`).
     """
     # Refuses a missing or placeholder key before anything touches the data.
     install_keyring(settings)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -97,7 +97,7 @@ documents: LRUCache[DocumentNode] = LRUCache(MAX_ENTRIES)
 validations: LRUCache[bool] = LRUCache(MAX_ENTRIES)
 
 
-def parse_cached(query: str, parse_options: dict[str, Any]) -> DocumentNode:
+def parse_cached(query: str, parse_options: Mapping[str, Any]) -> DocumentNode:
     """Parse `query`, or return the document parsed earlier with the same options.
 
     Raises GraphQLError like `graphql.parse` for an invalid document, which

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy import ColumnClause, Select, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
@@ -52,7 +52,7 @@ RETRY_SECONDS = 1.0
 DEFAULT_POLL_SECONDS = 0.5
 # SQLite's implicit row number. The ``event`` table has no INTEGER PRIMARY KEY,
 # so SQLite assigns it.
-event_rowid = literal_column("event.rowid")
+event_rowid: ColumnClause[Any] = literal_column("event.rowid")
 
 
 class SubscriberOverflowError(Exception):
@@ -107,7 +107,7 @@ class EventSource(Protocol):
         """Release the source's connections."""
 
 
-def _recorded_events_query() -> Select[Any]:
+def _recorded_events_query() -> Select[models.Event, uuid.UUID]:
     return select(models.Event, col(models.Environment.team_id)).join(
         models.Environment,
         col(models.Environment.id) == col(models.Event.environment_id),

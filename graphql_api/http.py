@@ -140,6 +140,9 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 seconds=settings.subscription_init_timeout_seconds
             ),
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+            # Browsers send no CORS preflight before a WebSocket handshake, so
+            # strawberry checks its Origin header against the same list.
+            allowed_origins=settings.cors_allow_origins,
         )
         self.database = database
         self.settings = settings

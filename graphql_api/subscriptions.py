@@ -163,7 +163,7 @@ async def _stream_events(
     "graphql-transport-ws protocol at `/graphql`."
 )
 class Subscription:
-    @strawberry.subscription(
+    @strawberry.subscription(  # type: ignore[untyped-decorator]
         description="Integrated account events as they are recorded, in the "
         "environments that the token may read, from the moment of subscribing. "
         "Events of other server processes arrive too. A subscriber that falls "
@@ -176,7 +176,7 @@ class Subscription:
         # Built before the stream starts, so that a malformed id in the filter
         # fails the subscription with its message.
         matches = event_matcher(info.context.principal, filter)
-        return _stream_events(info, matches)  # type: ignore[return-value]
+        return _stream_events(info, matches)
 
 
 def bearer_header(payload: dict[str, object]) -> str | None:

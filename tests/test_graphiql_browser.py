@@ -1,8 +1,8 @@
 """GraphiQL in headless Chromium, driven by playwright-core from Node.js.
 
 The browser loads the page and its assets from a server process, runs a
-query with a team token typed into the Headers tab, and the test reads the
-result pane. Chromium comes from Debian's ``chromium`` package, which
+query or a subscription with a team token typed into the Headers tab, and
+the test reads the result pane. Chromium comes from Debian's ``chromium`` package, which
 ``make test`` installs when it is missing.
 """
 
@@ -11,27 +11,31 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Seeder, make_tenant
+from tests.conftest import Seeder
 from tests.database_backend import Databases
-from tests.servers.api import api_server
+from tests.servers.api import ApiServer, SeededTenant, api_server, seed_tenant
 from tests.servers.tools import install_node_packages, node_executable
 
 SCRIPT_FOLDER = Path(__file__).parent / "http_audit"
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 QUERY = "{ environments { totalCount nodes { name } } }"
+SUBSCRIPTION = "subscription { integratedAccountEvents { name integratedAccountId } }"
+RENAME = (
+    "mutation ($id: ID!, $tenantId: String!) { updateIntegratedAccount("
+    "input: {id: $id, tenantId: $tenantId}) { userErrors { message } } }"
+)
 BROWSER_TIMEOUT = 180.0
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def page_run(
-    database_backend: Databases, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
+def seeded(database_backend: Databases) -> tuple[str, SeededTenant]:
     assert CHROMIUM.exists(), (
         f"{CHROMIUM} is missing: run `make test`, which installs Debian's "
         "chromium package, or set CHROMIUM_PATH"
@@ -39,29 +43,50 @@ def page_run(
     install_node_packages(SCRIPT_FOLDER)
     database_url = database_backend.new_migrated()
     seeder = Seeder(database_url)
-    token = make_tenant(seeder).team_token
+    tenant = seed_tenant(seeder)
     seeder.close()
-    screenshot = tmp_path_factory.mktemp("graphiql") / "graphiql.png"
+    return database_url, tenant
 
-    with api_server(database_url) as server:
-        arguments = [server.graphql_url, QUERY, str(screenshot)]
-        result = subprocess.run(
-            [node_executable(), "graphiql.mjs", *arguments],
-            cwd=SCRIPT_FOLDER,
-            env={
-                **os.environ,
-                "GRAPHQL_API_TOKEN": token,
-                "CHROMIUM_PATH": str(CHROMIUM),
-            },
-            capture_output=True,
-            text=True,
-            timeout=BROWSER_TIMEOUT,
-            check=False,
-        )
 
+@pytest.fixture(scope="module")
+def server(seeded: tuple[str, SeededTenant]) -> Iterator[ApiServer]:
+    with api_server(seeded[0], EVENT_POLL_SECONDS="0.05") as running:
+        yield running
+
+
+def _open_graphiql(
+    server: ApiServer, token: str, query: str, *extra: str, trigger: str = ""
+) -> dict[str, Any]:
+    """Run graphiql.mjs and return what it printed, with the server's URL."""
+    environment = {**os.environ, "GRAPHQL_API_TOKEN": token}
+    environment["CHROMIUM_PATH"] = str(CHROMIUM)
+    environment["GRAPHIQL_TRIGGER"] = trigger
+    result = subprocess.run(
+        [node_executable(), "graphiql.mjs", server.graphql_url, query, *extra],
+        cwd=SCRIPT_FOLDER,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=BROWSER_TIMEOUT,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     run: dict[str, Any] = json.loads(result.stdout)
     run["base_url"] = server.base_url
+    return run
+
+
+@pytest.fixture(scope="module")
+def page_run(
+    server: ApiServer,
+    seeded: tuple[str, SeededTenant],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, Any]:
+    screenshot = tmp_path_factory.mktemp("graphiql") / "graphiql.png"
+    token = seeded[1].tenant.team_token
+
+    run = _open_graphiql(server, token, QUERY, str(screenshot))
+
     run["screenshot"] = screenshot
     return run
 
@@ -93,3 +118,21 @@ def test_graphiql_screenshot_is_png(page_run: dict[str, Any]) -> None:
     screenshot: Path = page_run["screenshot"]
 
     assert screenshot.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_graphiql_streams_subscription_event(
+    server: ApiServer, seeded: tuple[str, SeededTenant]
+) -> None:
+    tenant = seeded[1]
+    rename = {
+        "query": RENAME,
+        "variables": {"id": tenant.production_account_id, "tenantId": "from-graphiql"},
+    }
+
+    run = _open_graphiql(
+        server, tenant.tenant.team_token, SUBSCRIPTION, trigger=json.dumps(rename)
+    )
+
+    event = run["result"]["data"]["integratedAccountEvents"]
+    assert event["name"] == "integrated_account:updated"
+    assert event["integratedAccountId"] == tenant.production_account_id

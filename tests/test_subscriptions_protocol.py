@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from db import models
 from db.types import utc_now
@@ -16,6 +17,7 @@ from tests.servers.api import ApiServer, api_server
 from tests.servers.graphql_ws import authenticated_socket, open_socket
 
 MAX_OPERATIONS = 2
+ALLOWED_ORIGIN = "http://dashboard.test"
 EVENTS = "subscription { integratedAccountEvents { id } }"
 
 
@@ -37,6 +39,7 @@ def server(database_url: str) -> Iterator[ApiServer]:
         "SUBSCRIPTION_MAX_PER_CONNECTION": str(MAX_OPERATIONS),
         "SUBSCRIPTION_PING_SECONDS": "0.3",
         "SUBSCRIPTION_INIT_TIMEOUT_SECONDS": "0.5",
+        "CORS_ALLOW_ORIGINS": ALLOWED_ORIGIN,
     }
     with api_server(database_url, **settings) as running:
         yield running
@@ -210,3 +213,18 @@ def test_subscription_over_http_gets_400(server: ApiServer, tenant: Tenant) -> N
     assert response.status_code == 400
     [error] = response.json()["errors"]
     assert "graphql-transport-ws" in error["message"]
+
+
+async def test_allowed_origin_can_connect(server: ApiServer, tenant: Tenant) -> None:
+    async with open_socket(server.websocket_url, origin=ALLOWED_ORIGIN) as socket:
+        reply = await socket.init({"token": tenant.team_token})
+
+    assert reply == {"type": "connection_ack"}
+
+
+async def test_other_origin_handshake_gets_403(server: ApiServer) -> None:
+    with pytest.raises(InvalidStatus) as raised:
+        async with open_socket(server.websocket_url, origin="http://other.test"):
+            pass
+
+    assert raised.value.response.status_code == 403

@@ -3,7 +3,10 @@
 // {"result": <the result pane's JSON>, "requests": [every URL the page loaded]}.
 //
 // Usage: GRAPHQL_API_TOKEN=... node graphiql.mjs URL QUERY [SCREENSHOT.png]
-// CHROMIUM_PATH overrides the browser, /usr/bin/chromium by default.
+// CHROMIUM_PATH overrides the browser, /usr/bin/chromium by default. For a
+// subscription, GRAPHIQL_TRIGGER holds a JSON request body that this script
+// POSTs to URL with the token until the first event shows, because the page
+// gives no signal once the subscription is active.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +33,9 @@ const CHROMIUM_FLAGS = [
 ];
 // Milliseconds to wait for the page and for the query's result.
 const TIMEOUT = 30000;
+// Requests sent at most for GRAPHIQL_TRIGGER, and milliseconds between them.
+const TRIGGER_ATTEMPTS = 50;
+const TRIGGER_INTERVAL = 200;
 
 // Replace the text of the visible CodeMirror editor that matches `selector`.
 async function setEditorText(page, selector, text) {
@@ -42,21 +48,38 @@ async function setEditorText(page, selector, text) {
   );
 }
 
+const RESULT_EDITOR = '.result-window .CodeMirror';
+
+function resultShown(selector) {
+  const editor = document.querySelector(selector);
+  return Boolean(editor) && editor.CodeMirror.getValue().trim().startsWith('{');
+}
+
 async function readResult(page) {
-  const resultEditor = '.result-window .CodeMirror';
-  await page.waitForFunction(
-    (selector) => {
-      const editor = document.querySelector(selector);
-      return editor && editor.CodeMirror.getValue().trim().startsWith('{');
-    },
-    resultEditor,
-    { timeout: TIMEOUT },
-  );
+  await page.waitForFunction(resultShown, RESULT_EDITOR, { timeout: TIMEOUT });
   const text = await page.evaluate(
     (selector) => document.querySelector(selector).CodeMirror.getValue(),
-    resultEditor,
+    RESULT_EDITOR,
   );
   return JSON.parse(text);
+}
+
+// POST `body` with the token until the result pane shows something.
+async function triggerUntilShown(page, body) {
+  for (let attempt = 0; attempt < TRIGGER_ATTEMPTS; attempt += 1) {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body,
+    });
+    if (!response.ok) {
+      throw new Error(`trigger request failed with ${response.status}: ${await response.text()}`);
+    }
+    if (await page.evaluate(resultShown, RESULT_EDITOR)) {
+      return;
+    }
+    await page.waitForTimeout(TRIGGER_INTERVAL);
+  }
 }
 
 const userDataDir = mkdtempSync(join(tmpdir(), 'graphiql-chromium-'));
@@ -79,6 +102,9 @@ try {
     JSON.stringify({ Authorization: `Bearer ${token}` }, null, 2),
   );
   await page.click('.graphiql-execute-button');
+  if (process.env.GRAPHIQL_TRIGGER) {
+    await triggerUntilShown(page, process.env.GRAPHIQL_TRIGGER);
+  }
   const result = await readResult(page);
   if (screenshotPath) {
     await page.screenshot({ path: screenshotPath });

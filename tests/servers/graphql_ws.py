@@ -14,6 +14,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin, Subprotocol
 
 PROTOCOL = "graphql-transport-ws"
 # Seconds a test waits for one message before it fails.
@@ -77,14 +78,22 @@ class GraphQLWebSocket:
 
 @asynccontextmanager
 async def open_socket(
-    url: str, *, subprotocol: str = PROTOCOL, answer_pings: bool = True
+    url: str,
+    *,
+    subprotocol: str = PROTOCOL,
+    answer_pings: bool = True,
+    origin: str | None = None,
 ) -> AsyncIterator[GraphQLWebSocket]:
-    """Open a WebSocket with `subprotocol` and close it on exit."""
+    """Open a WebSocket with `subprotocol` and close it on exit.
+
+    `origin` sets the ``Origin`` header, as a browser page on that origin would.
+    """
     async with connect(
         url,
-        subprotocols=[subprotocol],
+        subprotocols=[Subprotocol(subprotocol)],
         open_timeout=10,
-        proxy=None,  # type: ignore[list-item]
+        proxy=None,
+        origin=None if origin is None else Origin(origin),
     ) as socket:
         yield GraphQLWebSocket(socket, answer_pings=answer_pings)
 

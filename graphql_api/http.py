@@ -263,7 +263,7 @@ async def _execute(
 ) -> ExecutionResult:
     # NOTE: strawberry 0.341 runs the first operation of a document that has
     # several when `operationName` is missing, where the GraphQL specification
-    # asks for a request error.
+    # requires a request error.
     allowed = {OperationType.QUERY}
     if method == "POST":
         allowed.add(OperationType.MUTATION)

@@ -1,23 +1,29 @@
 """integratedAccountEvents over graphql-transport-ws, against server processes.
 
 Events come from account mutations sent over HTTP, as a dashboard would
-send them. To show that an event does not arrive without waiting for a
-timeout, a test makes a second event that the subscriber may see after the
-first one, and checks that the second is the first to arrive.
+send them. Each test first waits until its subscriptions are active (see
+`tests.servers.events`). To show that an event does not arrive without
+waiting for a timeout, a test makes a second event that the subscriber may
+see after the first one, and checks that the second is the first to arrive.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import Seeder
 from tests.database_backend import Databases
 from tests.servers.api import ApiServer, SeededTenant, api_server, seed_tenant
+from tests.servers.events import (
+    next_event,
+    next_event_of_any,
+    post_mutation,
+    rename,
+    wait_until_active,
+)
 from tests.servers.graphql_ws import authenticated_socket
 
 EVENTS = """
@@ -30,14 +36,6 @@ subscription Events($filter: IntegratedAccountEventFilter) {
     environmentId
     account
     integratedAccount { tenantId }
-  }
-}
-"""
-
-UPDATE_TENANT_ID = """
-mutation Rename($id: ID!, $tenantId: String!) {
-  updateIntegratedAccount(input: {id: $id, tenantId: $tenantId}) {
-    userErrors { message }
   }
 }
 """
@@ -78,43 +76,17 @@ def seeded(seeder: Seeder) -> SeededTenant:
     return seed_tenant(seeder)
 
 
-def _post(server: ApiServer, token: str, query: str, **variables: Any) -> None:
-    response = httpx.post(
-        server.graphql_url,
-        json={"query": query, "variables": variables},
-        headers={"authorization": f"Bearer {token}"},
-        timeout=30,
-        trust_env=False,
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "errors" not in body, body
-    [payload] = body["data"].values()
-    assert payload["userErrors"] == [], payload
-
-
-def _rename(server: ApiServer, token: str, account_id: str, tenant_id: str) -> None:
-    _post(server, token, UPDATE_TENANT_ID, id=account_id, tenantId=tenant_id)
-
-
-async def _next_event(socket: Any, operation_id: str = "events") -> dict[str, Any]:
-    message = await socket.receive()
-    assert message["type"] == "next", message
-    assert message["id"] == operation_id
-    assert "errors" not in message["payload"], message
-    event: dict[str, Any] = message["payload"]["data"]["integratedAccountEvents"]
-    return event
-
-
 async def test_update_reaches_subscriber(
     server: ApiServer, seeded: SeededTenant
 ) -> None:
     token = seeded.tenant.team_token
+    probe = seeded.probe_account_id
     async with authenticated_socket(server.websocket_url, token) as socket:
         await socket.subscribe("events", EVENTS)
+        await wait_until_active(socket, server, token, probe)
 
-        _rename(server, token, seeded.production_account_id, "renamed-once")
-        event = await _next_event(socket)
+        rename(server, token, seeded.production_account_id, "renamed-once")
+        event = await next_event(socket, "events", probe)
 
     assert event["type"] == "UPDATED"
     assert event["name"] == "integrated_account:updated"
@@ -127,14 +99,16 @@ async def test_each_event_loads_current_account(
     server: ApiServer, seeded: SeededTenant
 ) -> None:
     token = seeded.tenant.team_token
+    probe = seeded.probe_account_id
     account_id = seeded.production_account_id
     async with authenticated_socket(server.websocket_url, token) as socket:
         await socket.subscribe("events", EVENTS)
+        await wait_until_active(socket, server, token, probe)
 
-        _rename(server, token, account_id, "first-name")
-        first = await _next_event(socket)
-        _rename(server, token, account_id, "second-name")
-        second = await _next_event(socket)
+        rename(server, token, account_id, "first-name")
+        first = await next_event(socket, "events", probe)
+        rename(server, token, account_id, "second-name")
+        second = await next_event(socket, "events", probe)
 
     assert first["integratedAccount"] == {"tenantId": "first-name"}
     assert second["integratedAccount"] == {"tenantId": "second-name"}
@@ -144,14 +118,16 @@ async def test_environment_token_gets_only_its_environment(
     server: ApiServer, seeded: SeededTenant
 ) -> None:
     tenant = seeded.tenant
+    probe = seeded.probe_account_id
     async with authenticated_socket(
         server.websocket_url, tenant.production_token
     ) as socket:
         await socket.subscribe("events", EVENTS)
+        await wait_until_active(socket, server, tenant.team_token, probe)
 
-        _rename(server, tenant.team_token, seeded.staging_account_id, "staging")
-        _rename(server, tenant.team_token, seeded.production_account_id, "prod")
-        event = await _next_event(socket)
+        rename(server, tenant.team_token, seeded.staging_account_id, "staging")
+        rename(server, tenant.team_token, seeded.production_account_id, "prod")
+        event = await next_event(socket, "events", probe)
 
     assert event["integratedAccountId"] == seeded.production_account_id
 
@@ -161,16 +137,15 @@ async def test_other_team_gets_none_of_the_events(
 ) -> None:
     ours = seed_tenant(seeder)
     theirs = seed_tenant(seeder)
-    async with authenticated_socket(
-        server.websocket_url, theirs.tenant.team_token
-    ) as socket:
+    their_token = theirs.tenant.team_token
+    probe = theirs.probe_account_id
+    async with authenticated_socket(server.websocket_url, their_token) as socket:
         await socket.subscribe("events", EVENTS)
+        await wait_until_active(socket, server, their_token, probe)
 
-        _rename(server, ours.tenant.team_token, ours.production_account_id, "ours")
-        _rename(
-            server, theirs.tenant.team_token, theirs.production_account_id, "theirs"
-        )
-        event = await _next_event(socket)
+        rename(server, ours.tenant.team_token, ours.production_account_id, "ours")
+        rename(server, their_token, theirs.production_account_id, "theirs")
+        event = await next_event(socket, "events", probe)
 
     assert event["integratedAccountId"] == theirs.production_account_id
 
@@ -179,15 +154,17 @@ async def test_type_filter_skips_other_types(
     server: ApiServer, seeded: SeededTenant
 ) -> None:
     token = seeded.tenant.team_token
+    probe = seeded.probe_account_id
     account_id = seeded.production_account_id
     async with authenticated_socket(server.websocket_url, token) as socket:
         await socket.subscribe(
             "events", EVENTS, {"filter": {"type": {"eq": "DELETED"}}}
         )
+        await wait_until_active(socket, server, token, probe)
 
-        _rename(server, token, account_id, "renamed-before-delete")
-        _post(server, token, DELETE_ACCOUNT, id=account_id)
-        event = await _next_event(socket)
+        rename(server, token, account_id, "renamed-before-delete")
+        post_mutation(server, token, DELETE_ACCOUNT, id=account_id)
+        event = await next_event(socket, "events", probe)
 
     assert event["type"] == "DELETED"
     assert event["integratedAccountId"] == account_id
@@ -198,15 +175,17 @@ async def test_account_filter_skips_other_accounts(
     server: ApiServer, seeded: SeededTenant
 ) -> None:
     token = seeded.tenant.team_token
+    probe = seeded.probe_account_id
     target = seeded.staging_account_id
     async with authenticated_socket(server.websocket_url, token) as socket:
         await socket.subscribe(
             "events", EVENTS, {"filter": {"integratedAccountId": {"in": [target]}}}
         )
+        await wait_until_active(socket, server, token, probe)
 
-        _rename(server, token, seeded.production_account_id, "other")
-        _rename(server, token, target, "target")
-        event = await _next_event(socket)
+        rename(server, token, seeded.production_account_id, "other")
+        rename(server, token, target, "target")
+        event = await next_event(socket, "events", probe)
 
     assert event["integratedAccountId"] == target
 
@@ -215,11 +194,13 @@ async def test_event_from_second_process_arrives(
     server: ApiServer, second_server: ApiServer, seeded: SeededTenant
 ) -> None:
     token = seeded.tenant.team_token
+    probe = seeded.probe_account_id
     async with authenticated_socket(server.websocket_url, token) as socket:
         await socket.subscribe("events", EVENTS)
+        await wait_until_active(socket, server, token, probe)
 
-        _rename(second_server, token, seeded.production_account_id, "from-second")
-        event = await _next_event(socket)
+        rename(second_server, token, seeded.production_account_id, "from-second")
+        event = await next_event(socket, "events", probe)
 
     assert event["integratedAccountId"] == seeded.production_account_id
     assert event["account"]["tenant_id"] == "from-second"
@@ -229,15 +210,18 @@ async def test_two_subscriptions_both_get_event(
     server: ApiServer, seeded: SeededTenant
 ) -> None:
     token = seeded.tenant.team_token
+    probe = seeded.probe_account_id
     async with authenticated_socket(server.websocket_url, token) as socket:
         await socket.subscribe("first", EVENTS)
         await socket.subscribe("second", EVENTS)
+        await wait_until_active(socket, server, token, probe)
 
-        _rename(server, token, seeded.production_account_id, "seen-twice")
-        messages = [await socket.receive(), await socket.receive()]
+        rename(server, token, seeded.production_account_id, "seen-twice")
+        received = dict([await next_event_of_any(socket, probe) for _ in range(2)])
 
-    assert sorted(message["id"] for message in messages) == ["first", "second"]
-    assert all(message["type"] == "next" for message in messages)
+    assert sorted(received) == ["first", "second"]
+    assert received["first"]["account"]["tenant_id"] == "seen-twice"
+    assert received["second"]["account"]["tenant_id"] == "seen-twice"
 
 
 async def test_malformed_account_id_in_filter_gets_error(
@@ -260,14 +244,16 @@ async def test_unknown_account_id_in_filter_is_accepted(
     server: ApiServer, seeded: SeededTenant
 ) -> None:
     token = seeded.tenant.team_token
+    probe = seeded.probe_account_id
     unknown = str(uuid.uuid4())
     async with authenticated_socket(server.websocket_url, token) as socket:
         await socket.subscribe(
             "unknown", EVENTS, {"filter": {"integratedAccountId": {"eq": unknown}}}
         )
         await socket.subscribe("all", EVENTS)
+        await wait_until_active(socket, server, token, probe)
 
-        _rename(server, token, seeded.production_account_id, "any")
-        message = await socket.receive()
+        rename(server, token, seeded.production_account_id, "any")
+        event = await next_event(socket, "all", probe)
 
-    assert message["id"] == "all"
+    assert event["integratedAccountId"] == seeded.production_account_id

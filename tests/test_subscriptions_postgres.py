@@ -9,26 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from sqlalchemy import text
 
 from tests.conftest import Seeder
 from tests.database_backend import PostgresDatabases, fetch_all
 from tests.servers.api import ApiServer, SeededTenant, api_server, seed_tenant
+from tests.servers.events import next_event, rename, wait_until_active
 from tests.servers.graphql_ws import authenticated_socket
 
 EVENTS = """
 subscription {
   integratedAccountEvents { name integratedAccountId account }
-}
-"""
-
-UPDATE_TENANT_ID = """
-mutation Rename($id: ID!, $tenantId: String!) {
-  updateIntegratedAccount(input: {id: $id, tenantId: $tenantId}) {
-    userErrors { message }
-  }
 }
 """
 
@@ -65,22 +57,14 @@ async def test_event_from_second_process_arrives_by_notify(
 ) -> None:
     listening, writing = servers
     token = seeded.tenant.team_token
+    probe = seeded.probe_account_id
     async with authenticated_socket(listening.websocket_url, token) as socket:
         await socket.subscribe("events", EVENTS)
-        response = httpx.post(
-            writing.graphql_url,
-            json={
-                "query": UPDATE_TENANT_ID,
-                "variables": {"id": seeded.production_account_id, "tenantId": "pg"},
-            },
-            headers={"authorization": f"Bearer {token}"},
-            trust_env=False,
-        )
-        message = await socket.receive()
+        await wait_until_active(socket, writing, token, probe)
 
-    assert response.status_code == 200
-    assert message["type"] == "next"
-    event = message["payload"]["data"]["integratedAccountEvents"]
+        rename(writing, token, seeded.production_account_id, "pg")
+        event = await next_event(socket, "events", probe)
+
     assert event["name"] == "integrated_account:updated"
     assert event["integratedAccountId"] == seeded.production_account_id
     assert event["account"]["tenant_id"] == "pg"

@@ -4,7 +4,7 @@
 //
 // Usage: GRAPHQL_API_TOKEN=... node graphiql.mjs URL QUERY [SCREENSHOT.png]
 // CHROMIUM_PATH overrides the browser, /usr/bin/chromium by default. For a
-// subscription, GRAPHIQL_TRIGGER holds a JSON request body that this script
+// subscription, GRAPHIQL_TRIGGER contains a JSON request body that this script
 // POSTs to URL with the token until the first event shows, because the page
 // gives no signal once the subscription is active.
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -28,20 +28,26 @@ SERVE_COMMAND = (str(CLI), "serve", "--no-migrate", "--host", "127.0.0.1")
 
 @dataclass
 class SeededTenant:
-    """A tenant with one installed integration and an account in each environment."""
+    """A tenant with one installed integration and accounts in both environments.
+
+    The probe account, in production, is for `tests.servers.events`.
+    """
 
     tenant: Tenant
     production_account_id: str
     staging_account_id: str
+    probe_account_id: str
 
 
 def seed_tenant(seeder: Seeder) -> SeededTenant:
-    """Create a team with two environments, tokens, and one account in each."""
+    """Create a team with two environments, tokens, and accounts in each."""
     tenant = make_tenant(seeder)
     integration = seeder.integration(tenant.team)
-    production = seeder.account(seeder.install(tenant.production, integration))
+    production_install = seeder.install(tenant.production, integration)
+    production = seeder.account(production_install)
+    probe = seeder.account(production_install)
     staging = seeder.account(seeder.install(tenant.staging, integration))
-    return SeededTenant(tenant, str(production.id), str(staging.id))
+    return SeededTenant(tenant, str(production.id), str(staging.id), str(probe.id))
 
 
 @dataclass

@@ -45,6 +45,7 @@ from db.session import Database
 from graphql_api.auth import authenticate
 from graphql_api.context import RequestContext
 from graphql_api.errors import AuthenticationError, ErrorCode, error_body
+from graphql_api.event_feed import EventFeed, register_feed
 from graphql_api.graphiql import graphiql_asset_routes, graphiql_page, wants_graphiql
 from graphql_api.http_request import (
     APPLICATION_JSON,
@@ -146,6 +147,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         )
         self.database = database
         self.settings = settings
+        register_feed(EventFeed(database, poll_seconds=settings.event_poll_seconds))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":

@@ -29,6 +29,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnClause, Select, func, literal_column, select
@@ -121,11 +122,16 @@ class RowidSource:
         self._database = database
         self._cursor = 0
         self._recent: deque[uuid.UUID] = deque(maxlen=REMEMBERED_IDS)
+        self._newest_created_at: datetime | None = None
 
     async def start(self) -> None:
         async with self._database.read_session() as session:
             newest = await session.execute(
-                select(event_rowid, col(models.Event.id))
+                select(
+                    event_rowid,
+                    col(models.Event.id),
+                    col(models.Event.created_at),
+                )
                 .order_by(event_rowid.desc())
                 .limit(1)
             )
@@ -133,6 +139,7 @@ class RowidSource:
         if row is not None:
             self._cursor = row[0]
             self._recent.append(row[1])
+            self._newest_created_at = row[2]
 
     async def read(self) -> tuple[list[RecordedEvent], bool]:
         query = (
@@ -152,6 +159,7 @@ class RowidSource:
         if rows:
             self._cursor = rows[-1][2]
             self._recent.extend(event.row.id for event in events)
+            self._newest_created_at = events[-1].row.created_at
         return events, len(rows) == BATCH_SIZE
 
     async def _find_cursor_again(self, session: Any) -> None:
@@ -160,7 +168,9 @@ class RowidSource:
         A new row takes the largest rowid plus one, so after the newest rows
         are deleted new rows reuse rowids at or below the cursor, and VACUUM
         may renumber every row. The newest remembered row that still exists
-        marks where delivery stopped.
+        marks where delivery stopped. When none is left, the newest row no
+        later than the last delivered event is taken as delivered, because
+        rows written since then carry later timestamps.
         """
         if not self._recent:
             return
@@ -173,14 +183,18 @@ class RowidSource:
             select(func.max(event_rowid)).where(col(models.Event.id).in_(self._recent))
         )
         if found is None:
-            found = await session.scalar(select(func.max(event_rowid))) or 0
+            found = await session.scalar(
+                select(func.max(event_rowid)).where(
+                    col(models.Event.created_at) <= self._newest_created_at
+                )
+            )
             logger.warning(
-                "event_feed_cursor_lost cursor=%d resumed_at=%d "
-                "reason='remembered events are gone; newer ones may be missed'",
+                "event_feed_cursor_lost cursor=%d resumed_at=%s "
+                "reason='the remembered events are gone'",
                 self._cursor,
                 found,
             )
-        self._cursor = found
+        self._cursor = found or 0
 
     async def wait(self, timeout: float) -> None:
         await asyncio.sleep(timeout)

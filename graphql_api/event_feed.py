@@ -13,10 +13,10 @@ because it reads them from the database:
   notified rows by id.
 
 A subscriber gets the events committed from about the moment it subscribed
-(at most one poll earlier). Each subscriber's queue holds at most
-`MAX_QUEUED_EVENTS`; a subscriber that falls further behind is ended with
+(at most one poll earlier). Each subscriber's queue stores at most
+`MAX_QUEUED_EVENTS`. A subscriber that falls further behind is ended with
 `SubscriberOverflowError`, so that one slow client cannot make the server
-hold events without limit.
+keep events without limit.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -40,6 +41,9 @@ logger = logging.getLogger("graphql_api.cli")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+# Team and environment names fit their VARCHAR(200) columns.
+MAX_NAME_LENGTH = 200
+MAX_TOKEN_DAYS = 36_500
 
 _SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -70,6 +74,7 @@ exit codes:
   {EXIT_FAILURE}  the command failed: invalid import file, database error,
      missing file
   {EXIT_USAGE}  invalid command line or setting, such as PORT=abc
+  3  serve could not start the server, for example because the port is in use
 """
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -99,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         original = getattr(error, "orig", None)
         message = str(original if original is not None else error)
         print(f"graphql-api: database error: {message}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as error:
+        # asyncpg and the socket layer raise OSError (connection refused, host
+        # not found) before SQLAlchemy can wrap it.
+        print(f"graphql-api: cannot reach the database: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE
@@ -217,13 +227,17 @@ def _add_create_token(commands: Any) -> None:
             "sees one. The team and the environment are created when missing."
         ),
     )
-    parser.add_argument("--team", required=True, help="team name")
-    parser.add_argument("--environment", help="environment name; omit for a team token")
+    parser.add_argument("--team", required=True, type=_record_name, help="team name")
+    parser.add_argument(
+        "--environment",
+        type=_record_name,
+        help="environment name; omit for a team token",
+    )
     parser.add_argument(
         "--expires-in",
-        type=_positive_int,
+        type=_token_lifetime_days,
         metavar="DAYS",
-        help="days until the token expires (default: never)",
+        help=f"days until the token expires, 1 to {MAX_TOKEN_DAYS} (default: never)",
     )
     _add_database_options(parser)
     parser.set_defaults(handler=run_create_token)
@@ -336,6 +350,33 @@ def _positive_int(raw: str) -> int:
             f"{raw!r} is invalid: expected a whole number of at least 1"
         )
     return value
+
+
+def _token_lifetime_days(raw: str) -> int:
+    days = _positive_int(raw)
+    if days > MAX_TOKEN_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is invalid: expected at most {MAX_TOKEN_DAYS} days"
+        )
+    return days
+
+
+def _record_name(raw: str) -> str:
+    """Check a team or environment name with the rules the GraphQL API uses."""
+    if not raw.strip():
+        raise argparse.ArgumentTypeError("a blank name is invalid: expected text")
+    if len(raw) > MAX_NAME_LENGTH:
+        raise argparse.ArgumentTypeError(
+            f"a name of {len(raw)} characters is invalid: expected at most "
+            f"{MAX_NAME_LENGTH}"
+        )
+    control = next((char for char in raw if unicodedata.category(char) == "Cc"), None)
+    if control is not None:
+        raise argparse.ArgumentTypeError(
+            f"{raw[:40]!r} is invalid: it contains the control character "
+            f"U+{ord(control):04X}"
+        )
+    return raw
 
 
 # Settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,63 @@ def test_create_token_rejects_zero_days(environment: dict[str, str]) -> None:
 
     assert result.returncode == 2
     assert "'0' is invalid: expected a whole number of at least 1" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        pytest.param(
+            ("--team", "Acme", "--expires-in", "100000000"),
+            "'100000000' is invalid: expected at most 36500 days",
+            id="lifetime-past-year-9999",
+        ),
+        pytest.param(
+            ("--team", ""), "argument --team: a blank name is invalid", id="empty-team"
+        ),
+        pytest.param(
+            ("--team", "   "),
+            "argument --team: a blank name is invalid",
+            id="blank-team",
+        ),
+        pytest.param(
+            ("--team", "x" * 300),
+            "a name of 300 characters is invalid: expected at most 200",
+            id="long-team",
+        ),
+        pytest.param(
+            ("--team", "Acme", "--environment", ""),
+            "argument --environment: a blank name is invalid",
+            id="empty-environment",
+        ),
+        pytest.param(
+            ("--team", "Ac\x01me"),
+            "contains the control character U+0001",
+            id="control-character",
+        ),
+    ],
+)
+def test_create_token_rejects_bad_argument(
+    environment: dict[str, str],
+    database_url: str,
+    arguments: tuple[str, ...],
+    message: str,
+) -> None:
+    result = run_cli("create-token", *arguments, environment=environment)
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "team" not in table_names(database_url)
+
+
+def test_unreachable_database_is_one_line() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    url = f"postgresql+asyncpg://user:secret@127.0.0.1:{closed_port}/api"
+
+    result = run_cli("create-token", "--team", "Acme", environment=cli_environment(url))
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("graphql-api: cannot reach the database:")
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -96,6 +96,13 @@ try {
 
   await page.goto(url, { timeout: TIMEOUT });
   await setEditorText(page, '.graphiql-query-editor .CodeMirror', query);
+  // GraphiQL parses the query a moment after an edit, and it stores the text
+  // once it has. Running earlier would send a subscription over HTTP.
+  await page.waitForFunction(
+    (text) => window.localStorage.getItem('graphiql:query') === text,
+    query,
+    { timeout: TIMEOUT },
+  );
   await setEditorText(
     page,
     '.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror',

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from db import models
-from tests.cli_support import cli_environment, serve, sqlite_url
+from tests.cli_support import cli_environment, serve
 from tests.conftest import GraphQLClient, Seeder
+from tests.database_backend import Databases
 from tests.upstream.accounts import (
     REVALIDATE_MANY,
     Installed,
@@ -217,9 +217,9 @@ def test_invalid_filter_is_a_user_error(
 
 @pytest.fixture(scope="module")
 def capped(
-    tmp_path_factory: pytest.TempPathFactory,
+    database_backend: Databases,
 ) -> Iterator[tuple[Seeder, GraphQLClient]]:
-    database_url = sqlite_url(Path(tmp_path_factory.mktemp("capped")) / "api.db")
+    database_url = database_backend.new()
     environment = cli_environment(database_url, LIFECYCLE_CONCURRENCY=str(CAP))
     with serve(environment=environment) as server:
         seeder = Seeder(database_url)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cli_support import RunningServer, cli_environment, serve, sqlite_url
+from tests.cli_support import RunningServer, cli_environment, serve
 from tests.conftest import GraphQLClient
+from tests.database_backend import Databases
 from tests.upstream.accounts import (
     REAUTHORIZE,
     REVALIDATE,
@@ -37,9 +37,9 @@ query Events($id: ID!) {
 
 @pytest.fixture(scope="module")
 def demo(
-    tmp_path_factory: pytest.TempPathFactory,
+    database_backend: Databases,
 ) -> Iterator[tuple[RunningServer, GraphQLClient, str]]:
-    database_url = sqlite_url(Path(tmp_path_factory.mktemp("demo")) / "api.db")
+    database_url = database_backend.new()
     # `serve` stops reading the server's output once it listens, and the bulk
     # test below logs enough lines to fill the pipe and block the server.
     environment = cli_environment(database_url, LOG_LEVEL="WARNING")

@@ -19,6 +19,7 @@ from graphql_api.errors import AuthenticationError
 from graphql_api.security.keys import DEMO_SECRET_KEY
 from graphql_api.tokens import hash_token
 from tests.cli_support import TEST_SECRET_KEY, cli_environment, run_cli
+from tests.database_backend import Databases
 
 _RAW = MetaData()
 RAW_ACCOUNTS = Table(
@@ -115,9 +116,11 @@ class Rotation:
 
 
 @pytest.fixture(scope="module")
-def rotation(tmp_path_factory: pytest.TempPathFactory) -> Rotation:
+def rotation(
+    tmp_path_factory: pytest.TempPathFactory, database_backend: Databases
+) -> Rotation:
     folder = tmp_path_factory.mktemp("rotate")
-    url = f"sqlite+aiosqlite:///{folder / 'rotate.db'}"
+    url = database_backend.new()
     old_key, new_key = generate_key(), generate_key()
     _import_account(url, folder, old_key)
     configs_before = _read_raw(url, RAW_INTEGRATIONS, "config")
@@ -208,8 +211,8 @@ class Tokens:
 
 
 @pytest.fixture(scope="module")
-def tokens(tmp_path_factory: pytest.TempPathFactory) -> Tokens:
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('revoke') / 'revoke.db'}"
+def tokens(database_backend: Databases) -> Tokens:
+    url = database_backend.new()
     issued = []
     for _ in range(2):
         result = run_cli(

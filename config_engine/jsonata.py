@@ -204,6 +204,8 @@ def _cached_expression(
         cache: dict[str, Any] = engine.local.cache
     except AttributeError:
         cache = engine.local.cache = {}
+        if engine.keeps_caches:
+            _KEPT_CACHES.append(cache)
     compiled = cache.get(source)
     if compiled is None:
         try:
@@ -235,8 +237,19 @@ def _error(
     )
 
 
+# jsonatapy's compiled objects must be freed on the thread that compiled them:
+# freeing one on another thread raises RuntimeError ("unsendable, but is being
+# dropped on another thread"), for example when a thread ends and its
+# thread-local cache is released elsewhere, or when `use_engine` replaces the
+# engine. Every jsonatapy cache is therefore also referenced here and never
+# freed, which costs at most CACHE_SIZE expressions per thread that ever
+# evaluated one. Entries evicted from a cache are freed by the owning thread.
+_KEPT_CACHES: list[dict[str, Any]] = []
+
+
 class _Jsonatapy:
     name = "jsonatapy"
+    keeps_caches = True
 
     def __init__(self) -> None:
         # Per-thread state: `cache` maps expression text to engine objects.
@@ -364,6 +377,7 @@ class _JsonataPython:
     """
 
     name = "jsonata-python"
+    keeps_caches = False
 
     def __init__(self) -> None:
         self.local = threading.local()

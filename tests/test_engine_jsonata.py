@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -311,3 +312,36 @@ def test_engine_setting_rejects_unknown_name() -> None:
 
 def test_engine_setting_defaults_to_jsonatapy() -> None:
     assert jsonata.check_engine_setting({}) == "jsonatapy"
+
+
+def test_engine_switch_keeps_other_threads_expressions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    previous = jsonata.engine_name()
+    jsonata.use_engine("jsonatapy")
+    compiled = threading.Event()
+    release = threading.Event()
+
+    def evaluate_then_wait() -> None:
+        jsonata.evaluate("1 + 1", None)
+        compiled.set()
+        release.wait(10)
+
+    worker = threading.Thread(target=evaluate_then_wait)
+    worker.start()
+    compiled.wait(10)
+
+    # Replacing the engine releases every thread's cache on this thread, while
+    # the worker that compiled its expressions is still running.
+    try:
+        jsonata.use_engine("jsonatapy")
+        gc.collect()
+    finally:
+        release.set()
+        worker.join()
+        jsonata.use_engine(previous)
+
+    assert [str(hook.exc_value) for hook in unraisable] == []
+    assert jsonata.evaluate("2 + 2", None) == 4

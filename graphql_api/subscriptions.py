@@ -28,6 +28,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -237,8 +238,9 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
         if self.connection_init_timeout_task is not None:
             self.connection_init_timeout_task.cancel()
         logger.info("subscription_connection_rejected reason=%r", reason)
-        # A close reason is limited to 123 bytes.
-        await self.websocket.close(4403, f"Forbidden: {reason}"[:120])
+        # A close reason is limited to 123 bytes of UTF-8.
+        close_reason = f"Forbidden: {reason}".encode()[:123].decode(errors="ignore")
+        await self.websocket.close(4403, close_reason)
 
     def _new_context(self) -> RequestContext:
         assert self.principal is not None
@@ -249,6 +251,8 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
         )
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        # NOTE: operations over WebSocket are capped per connection only. The
+        # per-token rate limit of `graphql_api.security` counts HTTP requests.
         limit = self.max_subscriptions_per_connection
         if (
             self.connection_acknowledged
@@ -280,19 +284,32 @@ class SubscriptionHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
 
     async def _keep_alive(self) -> None:
         interval = self.view.settings.subscription_ping_seconds  # type: ignore[attr-defined]
-        while True:
-            await asyncio.sleep(interval)
-            if self.awaiting_pong:
-                logger.info("subscription_connection_closed reason='no pong'")
-                await self.websocket.close(4408, "Keep-alive timeout: no pong")
-                return
-            try:
-                await authenticate(self.database, self.authorization)
-            except AuthenticationError as error:
-                await self._reject(error.message)
-                return
-            self.awaiting_pong = True
-            await self.send_message({"type": "ping"})
+        try:
+            while await self._ping_after(interval):
+                pass
+        except WebSocketDisconnected:
+            return
+        except Exception:
+            # Nothing awaits this task, so its failure is logged here, and the
+            # connection closes because it can no longer be checked.
+            logger.exception("subscription_keep_alive_failed")
+            await self.websocket.close(1011, "Keep-alive failed")
+
+    async def _ping_after(self, interval: float) -> bool:
+        """Wait, check the pong and the token, and ping; False once closed."""
+        await asyncio.sleep(interval)
+        if self.awaiting_pong:
+            logger.info("subscription_connection_closed reason='no pong'")
+            await self.websocket.close(4408, "Keep-alive timeout: no pong")
+            return False
+        try:
+            await authenticate(self.database, self.authorization)
+        except AuthenticationError as error:
+            await self._reject(error.message)
+            return False
+        self.awaiting_pong = True
+        await self.send_message({"type": "ping"})
+        return True
 
     async def shutdown(self) -> None:
         if self.keep_alive_task is not None:

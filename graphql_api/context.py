@@ -17,8 +17,9 @@ from graphql_api.reads import RequestReads
 class RequestContext:
     """The database, the caller, and the request's reads and dataloaders.
 
-    Built once per HTTP request by the view in `graphql_api.app`, after the
-    bearer token has been checked.
+    Built once per HTTP request by the view in `graphql_api.http`, after the
+    bearer token has been checked, and once per WebSocket operation by
+    `graphql_api.subscriptions`.
     """
 
     database: Database

@@ -6,13 +6,15 @@ the tests run the same versions.
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-NPM_TIMEOUT = 600.0
-PIP_TIMEOUT = 600.0
+TOOL_TIMEOUT = 600.0
 
 
 def install_node_packages(folder: Path) -> None:
@@ -20,27 +22,21 @@ def install_node_packages(folder: Path) -> None:
 
     npm writes ``node_modules/.package-lock.json`` on every install, so a
     copy newer than ``package-lock.json`` means that nothing changed since.
+    A file lock keeps pytest-xdist workers from installing at the same time.
     Raises AssertionError with npm's output when the install fails.
     """
     npm = shutil.which("npm")
     assert npm is not None, "npm is not on PATH: install Node.js 20 and npm"
     lock = folder / "package-lock.json"
     installed = folder / "node_modules" / ".package-lock.json"
-    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
-        return
-    result = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=NPM_TIMEOUT,
-        check=False,
-    )
-    assert result.returncode == 0, f"npm ci failed in {folder}:\n{result.stderr}"
+    with _install_lock(folder):
+        if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+            return
+        _run_checked([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], folder)
 
 
 def node_executable() -> str:
-    """Return the path of ``node``; fails the test when it is missing."""
+    """Return the path of ``node``, failing the test when it is missing."""
     node = shutil.which("node")
     assert node is not None, "node is not on PATH: install Node.js 20"
     return node
@@ -51,18 +47,31 @@ def install_python_tool(folder: Path) -> Path:
 
     Tools whose dependencies conflict with the project's own, such as
     ariadne-codegen, get a virtual environment of their own. The install
-    runs again only when ``requirements.txt`` is newer than the last one.
+    runs again only when ``requirements.txt`` is newer than the last one,
+    and a file lock keeps pytest-xdist workers from installing at once.
     """
     venv = folder / ".venv"
     requirements = folder / "requirements.txt"
     stamp = venv / ".installed"
-    if stamp.exists() and stamp.stat().st_mtime >= requirements.stat().st_mtime:
-        return venv / "bin"
-    _run_checked([sys.executable, "-m", "venv", "--clear", str(venv)], folder)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    _run_checked([*pip, "-r", str(requirements)], folder)
-    stamp.touch()
+    with _install_lock(folder):
+        if stamp.exists() and stamp.stat().st_mtime >= requirements.stat().st_mtime:
+            return venv / "bin"
+        _run_checked([sys.executable, "-m", "venv", "--clear", str(venv)], folder)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        _run_checked([*pip, "-r", str(requirements)], folder)
+        stamp.touch()
     return venv / "bin"
+
+
+@contextmanager
+def _install_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder/.install.lock`` for the block."""
+    with (folder / ".install.lock").open("a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def _run_checked(command: list[str], folder: Path) -> None:
@@ -71,7 +80,7 @@ def _run_checked(command: list[str], folder: Path) -> None:
         cwd=folder,
         capture_output=True,
         text=True,
-        timeout=PIP_TIMEOUT,
+        timeout=TOOL_TIMEOUT,
         check=False,
     )
     assert result.returncode == 0, (

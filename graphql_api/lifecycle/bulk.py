@@ -384,6 +384,9 @@ class _ResultWriter:
         now = utc_now()
         changed = [done.item.row["id"] for done in results if done.run.changed_keys]
         async with self.database.write_session() as session:
+            await leases.lock_in_id_order(
+                session, ACCOUNT.c.id.in_([done.item.row["id"] for done in results])
+            )
             stored = await _stored_contexts(session, changed)
             plain: list[dict[str, Any]] = []
             with_context: list[dict[str, Any]] = []

@@ -78,11 +78,29 @@ async def claim(
     return lease if claimed else None
 
 
+async def lock_in_id_order(
+    session: AsyncSession, condition: ColumnElement[bool]
+) -> None:
+    """Lock the matching account rows in id order before a multi-row write.
+
+    On PostgreSQL an UPDATE locks rows in the order it finds them, so a lease
+    renewal and a batch of results written for the same lease could lock
+    their rows in opposite orders and deadlock. Every multi-row writer of
+    leased rows takes its locks here first, always in id order. SQLite has no
+    row locks (its write transaction locks the database), so SQLAlchemy
+    leaves FOR UPDATE out there.
+    """
+    await session.execute(
+        select(ACCOUNT.c.id).where(condition).order_by(ACCOUNT.c.id).with_for_update()
+    )
+
+
 async def claim_in_session(
     session: AsyncSession, account_ids: Collection[uuid.UUID], lease: Lease
 ) -> int:
     """Claim the lease of every free account in `account_ids`; return the count."""
     now = utc_now()
+    await lock_in_id_order(session, ACCOUNT.c.id.in_(list(account_ids)))
     statement = (
         update(ACCOUNT)
         .where(ACCOUNT.c.id.in_(list(account_ids)), lease_is_free(now))
@@ -99,6 +117,7 @@ async def claim_in_session(
 async def release(database: Database, lease: Lease) -> None:
     """Release every account that `lease` still holds, changing nothing else."""
     async with database.write_session() as session:
+        await lock_in_id_order(session, ACCOUNT.c.lease_id == lease.lease_id)
         await session.execute(
             update(ACCOUNT)
             .where(ACCOUNT.c.lease_id == lease.lease_id)
@@ -109,6 +128,7 @@ async def release(database: Database, lease: Lease) -> None:
 async def renew(database: Database, lease: Lease) -> int:
     """Push back the expiry of every account `lease` holds; return their count."""
     async with database.write_session() as session:
+        await lock_in_id_order(session, ACCOUNT.c.lease_id == lease.lease_id)
         result = await session.execute(
             update(ACCOUNT)
             .where(ACCOUNT.c.lease_id == lease.lease_id)

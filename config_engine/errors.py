@@ -7,14 +7,14 @@ EngineError
 ├── InvalidCursorError        a pagination cursor from the caller cannot be used
 ├── SandboxWriteError         a write was requested on a sandbox account
 ├── EngineSettingError        an environment variable of the engine is invalid
-└── UpstreamError             the upstream API answered with a failure
+└── UpstreamError             the upstream API returned a failure
     ├── AuthenticationError   credentials are dead: the account needs reauthorization
     ├── ForbiddenError        credentials work but lack permission or scopes
     ├── NotFoundError         the upstream resource does not exist
     ├── RateLimitedError      the upstream rate limit was hit and retries ran out
-    └── UpstreamUnavailableError  a transient failure: 5xx, timeout, broken answer
+    └── UpstreamUnavailableError  a transient failure: 5xx, timeout, unparsable response
 
-No message or attribute ever holds a credential value.
+No message or attribute contains a credential value.
 """
 
 from __future__ import annotations
@@ -84,9 +84,9 @@ class JsonataError(EngineError):
 
 
 class UpstreamError(EngineError):
-    """Raised when the upstream API answers with a failure.
+    """Raised when the upstream API returns a failure.
 
-    `status` is the upstream HTTP status, or None when no answer arrived.
+    `status` is the upstream HTTP status, or None when no response arrived.
     """
 
     code = "UPSTREAM_ERROR"
@@ -148,8 +148,8 @@ class RateLimitedError(UpstreamError):
 
 
 class UpstreamUnavailableError(UpstreamError):
-    """Raised on a transient failure: 5xx, a timeout, a connection error or an
-    answer that cannot be parsed. Retrying later may succeed."""
+    """Raised on a transient failure: 5xx, a timeout, a connection error or a
+    response that cannot be parsed. Retrying later may succeed."""
 
     code = "UPSTREAM_UNAVAILABLE"
 

@@ -67,7 +67,7 @@ _CONTENT_RANGE = re.compile(r"^\s*[\w-]+\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 
 @dataclass(frozen=True, slots=True)
 class PageState:
-    """Where the next request starts.
+    """The starting point of the next request.
 
     `position` is the format's own value (page number, offset, cursor, URL,
     range start or dynamic values). `pages` counts the pages fetched before

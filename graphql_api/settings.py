@@ -33,7 +33,7 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ValueError):
-    """Raised when an environment variable holds a value the server cannot use."""
+    """Raised when an environment variable contains a value the server cannot use."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 The accounts that match a filter are claimed in chunks, each with one
 UPDATE under one lease id shared by the whole call, and one renewal keeps
-every claimed account leased. Accounts that another run holds are skipped.
+every claimed account leased. Accounts leased by another run are skipped.
 
 Each integration has a lane of `Settings.lifecycle_concurrency` workers, so
 at most that many of its accounts talk to the upstream at once. When the

@@ -5,7 +5,7 @@ from its first request in the window. The counts live in one process, so a
 server with N worker processes allows up to N times the limit, and a
 restart resets them.
 
-The table holds at most `max_clients` clients. When it is full, windows that
+The table contains at most `max_clients` clients. When it is full, windows that
 have ended are dropped first, then the oldest ones, so a flood of new
 clients cannot grow memory without bound.
 """

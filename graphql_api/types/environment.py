@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from sqlalchemy import ColumnElement
@@ -13,33 +12,14 @@ from sqlmodel import col
 from db import models
 from graphql_api.context import Info
 from graphql_api.filters import environment_condition
-from graphql_api.types.connection import (
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
-    resolve_connection,
-)
-from graphql_api.types.filters import (
-    EnvironmentFilter,
-    EnvironmentIntegrationFilter,
-    IntegratedAccountFilter,
+from graphql_api.types.connection import Connection, resolve_connection
+from graphql_api.types.filters import EnvironmentFilter
+from graphql_api.types.nested import (
+    environment_integrations_field,
+    integrated_accounts_field,
 )
 from graphql_api.types.node import Node
-from graphql_api.types.ordering import (
-    EnvironmentIntegrationOrder,
-    EnvironmentOrder,
-    IntegratedAccountOrder,
-    OrderByDescription,
-    sort_keys,
-)
-
-if TYPE_CHECKING:
-    from graphql_api.types.environment_integration import (
-        EnvironmentIntegrationConnection,
-    )
-    from graphql_api.types.integrated_account import IntegratedAccountConnection
+from graphql_api.types.ordering import EnvironmentOrder, sort_keys
 
 
 @strawberry.type(
@@ -63,73 +43,16 @@ class Environment(Node):
             row=row,
         )
 
-    @strawberry.field(description="Integrated accounts of this environment.")
-    async def integrated_accounts(
-        self,
-        info: Info,
-        filter: Annotated[
-            IntegratedAccountFilter | None,
-            strawberry.argument(description="Only accounts that match this filter."),
-        ] = None,
-        order_by: Annotated[
-            list[IntegratedAccountOrder] | None,
-            strawberry.argument(description=OrderByDescription),
-        ] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Annotated[
-        IntegratedAccountConnection,
-        strawberry.lazy("graphql_api.types.integrated_account"),
-    ]:
-        from graphql_api.types import integrated_account
-
-        return await integrated_account.list_integrated_accounts(
-            info,
-            connection="Environment.integratedAccounts",
-            scope=[col(models.IntegratedAccount.environment_id) == self.row.id],
-            filter=filter,
-            order_by=order_by,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
-
-    @strawberry.field(description="Integrations installed in this environment.")
-    async def environment_integrations(
-        self,
-        info: Info,
-        filter: Annotated[
-            EnvironmentIntegrationFilter | None,
-            strawberry.argument(description="Only installs that match this filter."),
-        ] = None,
-        order_by: Annotated[
-            list[EnvironmentIntegrationOrder] | None,
-            strawberry.argument(description=OrderByDescription),
-        ] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Annotated[
-        EnvironmentIntegrationConnection,
-        strawberry.lazy("graphql_api.types.environment_integration"),
-    ]:
-        from graphql_api.types import environment_integration
-
-        return await environment_integration.list_environment_integrations(
-            info,
-            connection="Environment.environmentIntegrations",
-            scope=[col(models.EnvironmentIntegration.environment_id) == self.row.id],
-            filter=filter,
-            order_by=order_by,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
+    integrated_accounts = integrated_accounts_field(
+        description="Integrated accounts of this environment.",
+        connection="Environment.integratedAccounts",
+        parent_column=col(models.IntegratedAccount.environment_id),
+    )
+    environment_integrations = environment_integrations_field(
+        description="Integrations installed in this environment.",
+        connection="Environment.environmentIntegrations",
+        parent_column=col(models.EnvironmentIntegration.environment_id),
+    )
 
 
 @strawberry.type(description="A page of environments.")

@@ -22,6 +22,11 @@ from strawberry.extensions import SchemaExtension
 
 logger = logging.getLogger("graphql_api.errors")
 
+# Characters of a client-supplied value that an error message repeats. A
+# longer value is cut there and followed by its length, so that a 10 kB
+# cursor or id yields a message of a few lines.
+MAX_REPR_LENGTH = 60
+
 
 class ErrorCode(StrEnum):
     """Values of ``extensions.code`` on top-level GraphQL errors."""
@@ -59,6 +64,25 @@ class AuthenticationError(ApiError):
     """Raised when the request has no usable API token (HTTP 401)."""
 
     code = ErrorCode.UNAUTHENTICATED
+
+
+def truncate_repr(value: object) -> str:
+    """Format a client-supplied value for an error message, cut to a readable length.
+
+    Returns ``repr(value)`` when the value (or, for a non-string, its repr)
+    has at most `MAX_REPR_LENGTH` characters. A longer string becomes the
+    repr of its first `MAX_REPR_LENGTH` characters followed by
+    ``... (N characters)``, for example ``'abc...'... (10000 characters)``.
+    A longer non-string is shown the same way with the start of its repr.
+    """
+    if isinstance(value, str):
+        if len(value) <= MAX_REPR_LENGTH:
+            return repr(value)
+        return f"{value[:MAX_REPR_LENGTH]!r}... ({len(value)} characters)"
+    text = repr(value)
+    if len(text) <= MAX_REPR_LENGTH:
+        return text
+    return f"{text[:MAX_REPR_LENGTH]}... ({len(text)} characters)"
 
 
 def error_body(message: str, code: ErrorCode) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlmodel import SQLModel
 
-from graphql_api.errors import BadUserInputError
+from graphql_api.errors import BadUserInputError, truncate_repr
 from graphql_api.reads import ReadSource
 
 RowT = TypeVar("RowT", bound=SQLModel)
@@ -126,16 +126,17 @@ def decode_cursor(
     cursor_connection, cursor_order, values, row_hex = payload
     if cursor_connection != connection:
         raise BadUserInputError(
-            f"Cursor {cursor!r} in `{argument}` belongs to the connection "
-            f"{cursor_connection!r}, not {connection!r}: use a cursor returned "
-            "by this connection."
+            f"Cursor {truncate_repr(cursor)} in `{argument}` belongs to the "
+            f"connection {truncate_repr(cursor_connection)}, not {connection!r}: "
+            "use a cursor returned by this connection."
         )
     expected_order = order_signature(order)
     if cursor_order != expected_order:
         raise BadUserInputError(
-            f"Cursor {cursor!r} in `{argument}` was made for the order "
-            f"{cursor_order!r}, but the request orders by {expected_order!r}: "
-            "pass the same orderBy as the request that returned the cursor."
+            f"Cursor {truncate_repr(cursor)} in `{argument}` was made for the "
+            f"order {truncate_repr(cursor_order)}, but the request orders by "
+            f"{expected_order!r}: pass the same orderBy as the request that "
+            "returned the cursor."
         )
     if not isinstance(values, list) or len(values) != len(order):
         raise _malformed_cursor(cursor, argument)
@@ -167,8 +168,9 @@ def _decode_payload(cursor: str, argument: str) -> list[Any]:
 
 def _malformed_cursor(cursor: str, argument: str) -> BadUserInputError:
     return BadUserInputError(
-        f"Cursor {cursor!r} in `{argument}` is malformed: pass a cursor exactly "
-        "as a previous page returned it (edges.cursor or pageInfo)."
+        f"Cursor {truncate_repr(cursor)} in `{argument}` is malformed: pass a "
+        "cursor exactly as a previous page returned it (edges.cursor or "
+        "pageInfo)."
     )
 
 

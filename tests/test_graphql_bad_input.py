@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import uuid
 from typing import Any
@@ -220,3 +222,82 @@ def test_unexpected_failure_is_masked(
     assert "Traceback" not in response.text
     assert any(request_id in record.getMessage() for record in caplog.records)
     assert any(record.exc_info for record in caplog.records)
+
+
+LONG_VALUE_LENGTH = 10_000
+# Long enough for the message template and two values cut to 60 characters,
+# far below the 10,000 characters of the value itself.
+MAX_MESSAGE_LENGTH = 500
+
+
+def _long_value(prefix: str) -> str:
+    return prefix + "x" * (LONG_VALUE_LENGTH - len(prefix))
+
+
+def _forged_cursor(connection: str, order: str) -> str:
+    payload = [connection, order, [], uuid.uuid4().hex]
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode("ascii")
+
+
+ACCOUNTS_PAGE_QUERY = (
+    "query ($after: String, $before: String) {"
+    " integratedAccounts(after: $after, before: $before) { totalCount } }"
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "message_part"),
+    [
+        pytest.param(
+            "query ($id: ID!) { node(id: $id) { id } }",
+            {"id": _long_value("bad-node-id-")},
+            "`id` value 'bad-node-id-xxx",
+            id="node-id",
+        ),
+        pytest.param(
+            "query ($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+            {"ids": [_long_value("bad-nodes-id-")]},
+            "`ids` value 'bad-nodes-id-xxx",
+            id="nodes-ids",
+        ),
+        pytest.param(
+            "query ($id: ID!) {"
+            " integratedAccounts(filter: {id: {eq: $id}}) { totalCount } }",
+            {"id": _long_value("bad-filter-id-")},
+            "`eq` value 'bad-filter-id-xxx",
+            id="filter-id",
+        ),
+        pytest.param(
+            ACCOUNTS_PAGE_QUERY,
+            {"after": _long_value("bad-cursor-")},
+            "in `after` is malformed",
+            id="garbage-cursor",
+        ),
+        pytest.param(
+            ACCOUNTS_PAGE_QUERY,
+            {"before": _forged_cursor(_long_value("forged-"), "created_at:desc")},
+            "belongs to the connection 'forged-xxx",
+            id="cursor-of-long-connection",
+        ),
+        pytest.param(
+            ACCOUNTS_PAGE_QUERY,
+            {"after": _forged_cursor("integratedAccounts", _long_value("order-"))},
+            "was made for the order 'order-xxx",
+            id="cursor-of-long-order",
+        ),
+    ],
+)
+def test_long_bad_value_gets_short_message(
+    client: GraphQLClient,
+    tenant: Tenant,
+    query: str,
+    variables: dict[str, Any],
+    message_part: str,
+) -> None:
+    error = _single_error(client, tenant.team_token, query, variables)
+    message = error["message"]
+
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert message_part in message
+    assert f"... ({LONG_VALUE_LENGTH} characters)" in message
+    assert len(message) < MAX_MESSAGE_LENGTH

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import strawberry
 
-from graphql_api.errors import BadUserInputError
+from graphql_api.errors import BadUserInputError, truncate_repr
 
 RowT = TypeVar("RowT")
 
@@ -32,8 +32,8 @@ def parse_id(value: str, argument: str = "id") -> uuid.UUID:
         return uuid.UUID(value)
     except (ValueError, TypeError, AttributeError):
         raise BadUserInputError(
-            f"`{argument}` value {value!r} is not a valid id: expected a UUID "
-            "such as '0b5e2a5c-2f4e-4f8e-9a53-1c3d6a4c2b10'."
+            f"`{argument}` value {truncate_repr(value)} is not a valid id: "
+            "expected a UUID such as '0b5e2a5c-2f4e-4f8e-9a53-1c3d6a4c2b10'."
         ) from None
 
 

@@ -44,10 +44,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Final
 
 from config_engine.display import short_repr
@@ -135,6 +135,28 @@ def render(
     return None if value is _UNDEFINED else value
 
 
+class CompiledTemplate:
+    """A template prepared once so that each render is a walk of lookups.
+
+    `render` returns what `render(template, context, ...)` returns, a fresh
+    container each time. The template is read once, at compile time: a
+    later change to the template object is not seen, so compile templates
+    that are treated as read-only, such as a config that the engine runs.
+    """
+
+    __slots__ = ("_renderer",)
+
+    def __init__(self, template: Any) -> None:
+        self._renderer = _compile_value(template)
+
+    def render(
+        self, context: Mapping[str, Any], *, required: bool = False, path: str = ""
+    ) -> Any:
+        """Render against `context`; see `render` for `required` and `path`."""
+        value = self._renderer(context, required, path)
+        return None if value is _UNDEFINED else value
+
+
 def placeholders_in(template: Any) -> list[str]:
     """Return the context paths that `template` refers to, in order, once each.
 
@@ -211,6 +233,58 @@ def _render_value(
     return value
 
 
+def _compile_value(value: Any) -> _Renderer:
+    kind = type(value)
+    if kind is str:
+        if "{{" not in value:
+            return partial(_constant, value)
+        return _compile_string(value)
+    if kind in _PLAIN_SCALARS:
+        return partial(_constant, value)
+    if kind is dict and MERGE_KEY not in value:
+        entries = tuple((key, _compile_value(item)) for key, item in value.items())
+        return partial(_render_compiled_object, entries)
+    if kind is list:
+        items = tuple(_compile_value(item) for item in value)
+        return partial(_render_compiled_list, items)
+    # Merges, str subclasses, other mappings and tuples take the general walk,
+    # which reads the template on every render.
+    return partial(_render_value, value)
+
+
+def _constant(
+    value: Any, context: Mapping[str, Any], required: bool, path: _JsonPath
+) -> Any:
+    return value
+
+
+def _render_compiled_object(
+    entries: tuple[tuple[str, _Renderer], ...],
+    context: Mapping[str, Any],
+    required: bool,
+    path: _JsonPath,
+) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, renderer in entries:
+        rendered = renderer(context, required, (path, key))
+        if rendered is not _UNDEFINED:
+            result[key] = rendered
+    return result
+
+
+def _render_compiled_list(
+    items: tuple[_Renderer, ...],
+    context: Mapping[str, Any],
+    required: bool,
+    path: _JsonPath,
+) -> list[Any]:
+    result = []
+    for index, renderer in enumerate(items):
+        rendered = renderer(context, required, (path, index))
+        result.append(None if rendered is _UNDEFINED else rendered)
+    return result
+
+
 def _render_list(
     items: list[Any] | tuple[Any, ...],
     context: Mapping[str, Any],
@@ -280,19 +354,123 @@ def _merge_objects(target: dict[str, Any], source: dict[str, Any]) -> dict[str, 
 def _render_string(
     text: str, context: Mapping[str, Any], required: bool, path: _JsonPath
 ) -> Any:
+    return _compile_string(text)(context, required, path)
+
+
+# A compiled template: called with the context, the required flag and the
+# JSON path of the template, it returns the rendered value.
+_Renderer = Callable[[Mapping[str, Any], bool, _JsonPath], Any]
+# A compiled placeholder: as a renderer, plus whether it is the whole string.
+_Resolver = Callable[[Mapping[str, Any], bool, bool, _JsonPath], Any]
+
+
+@lru_cache(maxsize=8192)
+def _compile_string(text: str) -> _Renderer:
+    """Compile one template string into a renderer, once per distinct text.
+
+    The renderer keeps no state between calls, so two contexts rendered
+    through the same text never see each other's values.
+    """
     template = _parse(text)
     if template.problems:
-        _raise_problem(template, required, path)
+        return _problem_renderer(template)
     if template.whole is not None:
-        return _resolve(template.whole, context, True, required, path)
+        return _whole_renderer(_compile_placeholder(template.whole))
+    parts = tuple(
+        part if isinstance(part, str) else _compile_placeholder(part)
+        for part in template.parts
+    )
+    return _text_renderer(parts)
+
+
+def _problem_renderer(template: _Template) -> _Renderer:
+    def render_with_problems(
+        context: Mapping[str, Any], required: bool, path: _JsonPath
+    ) -> Any:
+        _raise_problem(template, required, path)
+        if template.whole is not None:
+            return _resolve(template.whole, context, True, required, path)
+        return _join_parts(template.parts, context, required, path)
+
+    return render_with_problems
+
+
+def _whole_renderer(resolver: _Resolver) -> _Renderer:
+    def render_whole(
+        context: Mapping[str, Any], required: bool, path: _JsonPath
+    ) -> Any:
+        return resolver(context, True, required, path)
+
+    return render_whole
+
+
+def _text_renderer(parts: tuple[str | _Resolver, ...]) -> _Renderer:
+    def render_text(context: Mapping[str, Any], required: bool, path: _JsonPath) -> str:
+        pieces: list[str] = []
+        for part in parts:
+            if type(part) is str:
+                pieces.append(part)
+                continue
+            value = part(context, False, required, path)  # type: ignore[operator]
+            pieces.append(value if type(value) is str else to_js_string(value))
+        return "".join(pieces)
+
+    return render_text
+
+
+def _join_parts(
+    parts: tuple[str | _Placeholder, ...],
+    context: Mapping[str, Any],
+    required: bool,
+    path: _JsonPath,
+) -> str:
     pieces: list[str] = []
-    for part in template.parts:
-        if type(part) is str:
+    for part in parts:
+        if isinstance(part, str):
             pieces.append(part)
             continue
-        value = _resolve(part, context, False, required, path)  # type: ignore[arg-type]
+        value = _resolve(part, context, False, required, path)
         pieces.append(value if type(value) is str else to_js_string(value))
     return "".join(pieces)
+
+
+def _compile_placeholder(placeholder: _Placeholder) -> _Resolver:
+    """Return a resolver for `placeholder`, specialised for the common shape.
+
+    Most placeholders are one plain path with the default ``str`` cast, no
+    default and no modifiers. Their resolver skips the general loop over
+    alternatives; every other shape goes through `_resolve`.
+    """
+    alternatives = placeholder.alternatives
+    is_plain = (
+        len(alternatives) == 1
+        and alternatives[0].segments is not None
+        and alternatives[0].cast == "str"
+        and placeholder.default is None
+        and not placeholder.null_allowed
+        and not placeholder.undefined_allowed
+        and not placeholder.ignore_empty
+    )
+    if not is_plain:
+        return partial(_resolve, placeholder)
+    segments = alternatives[0].segments
+    assert segments is not None
+
+    def resolve_plain(
+        context: Mapping[str, Any], whole: bool, required: bool, path: _JsonPath
+    ) -> Any:
+        value = _lookup(context, segments)
+        if value is _MISSING:
+            if required:
+                raise PlaceholderError(placeholder.inner, _path_text(path))
+            return placeholder.text
+        if type(value) is not str and value is not None:
+            value = to_js_string(value)
+        if required and (value is None or value == ""):
+            raise PlaceholderError(placeholder.inner, _path_text(path))
+        return value
+
+    return resolve_plain
 
 
 def _raise_problem(template: _Template, required: bool, path: _JsonPath) -> None:

@@ -23,6 +23,7 @@ import pytest
 
 from config_engine.errors import ConfigError, PlaceholderError
 from config_engine.placeholders import (
+    CompiledTemplate,
     check_template,
     placeholders_in,
     render,
@@ -121,6 +122,33 @@ def test_truto_case(case: dict[str, Any]) -> None:
     extra = case.get("extra_assertion")
     if extra is not None:
         assert extra["must_not_have_key"] not in result[extra["path"]]
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_truto_case_compiled(case: dict[str, Any]) -> None:
+    compiled = CompiledTemplate(case["template"])
+
+    result = compiled.render(case["context"])
+
+    expected = expected_value(case)
+    assert result == expected
+    if case["assertion"] == "toBe":
+        assert type(result) is type(expected)
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_truto_case_compiled_in_required_mode(case: dict[str, Any]) -> None:
+    compiled = CompiledTemplate(case["template"])
+
+    if case["name"] not in REQUIRED_CHANGES:
+        assert compiled.render(case["context"], required=True) == expected_value(case)
+        return
+
+    error = PlaceholderError
+    if REQUIRED_CHANGES[case["name"]] == MALFORMED:
+        error = ConfigError
+    with pytest.raises(error, match=r"^headers\.x(\.baz)?: "):
+        compiled.render(case["context"], required=True, path="headers.x")
 
 
 @pytest.mark.parametrize("case", case_params())

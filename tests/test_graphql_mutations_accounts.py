@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from db import models
 from tests.conftest import GraphQLClient, Seeder, Tenant, make_tenant
+from tests.upstream.accounts import event_types
 
 UPDATE = """
 mutation ($input: UpdateIntegratedAccountInput!) {
@@ -110,6 +112,64 @@ def test_update_merges_context_shallowly(
     assert stored["api_key"] == "sk-stored"
     assert stored["pin"] == "1234"
     assert "region_hint" not in stored
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"tenantId": "before"}, id="same-tenant-id"),
+        pytest.param({"isSandbox": False}, id="same-sandbox-flag"),
+        pytest.param({"context": {}}, id="empty-context"),
+        pytest.param({"context": {"org_id": "org-1"}}, id="same-context-value"),
+        pytest.param({"context": {"absent": None}}, id="remove-missing-key"),
+        pytest.param(
+            {"context": {"oauth": {"scope": "read"}}}, id="same-redacted-object"
+        ),
+        pytest.param(
+            {"tenantId": "before", "isSandbox": False, "context": {"pin": "1234"}},
+            id="every-field-same",
+        ),
+    ],
+)
+def test_same_values_change_nothing(
+    client: GraphQLClient,
+    seeder: Seeder,
+    tenant: Tenant,
+    account: models.IntegratedAccount,
+    fields: dict[str, Any],
+) -> None:
+    payload = _update(client, tenant.team_token, id=str(account.id), **fields)
+
+    assert payload["userErrors"] == []
+    returned_at = datetime.fromisoformat(payload["integratedAccount"]["updatedAt"])
+    assert returned_at == account.updated_at
+    stored = _stored(seeder, account)
+    assert stored.updated_at == account.updated_at
+    assert stored.context == STORED_CONTEXT
+    assert event_types(client, str(account.id), tenant.team_token) == []
+
+
+def test_partial_change_records_one_event(
+    client: GraphQLClient,
+    seeder: Seeder,
+    tenant: Tenant,
+    account: models.IntegratedAccount,
+) -> None:
+    _update(client, tenant.team_token, id=str(account.id), tenantId="before")
+
+    payload = _update(
+        client,
+        tenant.team_token,
+        id=str(account.id),
+        tenantId="before",
+        context={"org_id": "org-2"},
+    )
+
+    assert payload["userErrors"] == []
+    assert _stored(seeder, account).updated_at > account.updated_at
+    assert event_types(client, str(account.id), tenant.team_token) == [
+        "integrated_account:updated"
+    ]
 
 
 def test_replaced_object_keeps_credentials(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ mutation ($input: InstallIntegrationInput!) {
 UPDATE = """
 mutation ($input: UpdateEnvironmentIntegrationInput!) {
   updateEnvironmentIntegration(input: $input) {
-    environmentIntegration { id isEnabled showInCatalog override }
+    environmentIntegration { id isEnabled showInCatalog override updatedAt }
     userErrors { field message code }
   }
 }
@@ -338,6 +339,55 @@ def test_update_changes_flags(
     stored = seeder.get(models.EnvironmentIntegration, install.id)
     assert stored is not None
     assert stored.is_enabled is False
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"isEnabled": True}, id="same-enabled-flag"),
+        pytest.param({"showInCatalog": True}, id="same-catalog-flag"),
+        pytest.param({"override": {}}, id="empty-override-patch"),
+        pytest.param({"override": {"headers": {"X-Keep": "2"}}}, id="same-header"),
+        pytest.param({"override": {"headers": {"X-Gone": None}}}, id="remove-missing"),
+    ],
+)
+def test_update_with_same_values_keeps_updated_at(
+    client: GraphQLClient, seeder: Seeder, tenant: Tenant, fields: dict[str, Any]
+) -> None:
+    install = seeder.install(
+        tenant.production,
+        seeder.integration(tenant.team),
+        override={"headers": {"X-Keep": "2"}},
+    )
+
+    payload = _update(client, tenant.team_token, id=str(install.id), **fields)
+
+    assert payload["userErrors"] == []
+    returned = payload["environmentIntegration"]
+    assert datetime.fromisoformat(returned["updatedAt"]) == install.updated_at
+    stored = seeder.get(models.EnvironmentIntegration, install.id)
+    assert stored is not None
+    assert stored.updated_at == install.updated_at
+    assert stored.override == {"headers": {"X-Keep": "2"}}
+
+
+def test_update_with_new_value_bumps_updated_at(
+    client: GraphQLClient, seeder: Seeder, tenant: Tenant
+) -> None:
+    install = seeder.install(tenant.production, seeder.integration(tenant.team))
+
+    payload = _update(
+        client,
+        tenant.team_token,
+        id=str(install.id),
+        isEnabled=True,
+        showInCatalog=False,
+    )
+
+    assert payload["userErrors"] == []
+    stored = seeder.get(models.EnvironmentIntegration, install.id)
+    assert stored is not None
+    assert stored.updated_at > install.updated_at
 
 
 def test_update_merges_override_and_keeps_secrets(

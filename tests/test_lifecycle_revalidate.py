@@ -342,6 +342,38 @@ def test_same_credentials_emit_nothing(
     assert event_types(client, str(account.id), installed.token) == []
 
 
+@pytest.mark.parametrize(
+    ("context", "credentials"),
+    [
+        pytest.param({"api_key": API_KEY}, {"api_key": API_KEY}, id="same-api-key"),
+        pytest.param(
+            {"oauth": {"token": {"access_token": "at", "refresh_token": "rt"}}},
+            {"oauth": {"token": {"access_token": "at"}}},
+            id="same-token-without-expiry",
+        ),
+        pytest.param({"api_key": API_KEY}, {"password": None}, id="remove-missing-key"),
+    ],
+)
+def test_same_credentials_keep_updated_at(
+    client: GraphQLClient,
+    seeder: Seeder,
+    upstream: Vendor,
+    context: dict[str, Any],
+    credentials: dict[str, Any],
+) -> None:
+    installed = install(seeder, oauth_config(upstream))
+    account = seeder.account(installed.install, context=context)
+
+    payload = update_credentials(client, installed, account.id, credentials)
+
+    assert payload["userErrors"] == []
+    row = stored(seeder, account)
+    assert row.updated_at == account.updated_at
+    assert row.context == context
+    assert row.lease_id is None
+    assert event_types(client, str(account.id), installed.token) == []
+
+
 def test_null_credential_removes_key(
     client: GraphQLClient, seeder: Seeder, upstream: Vendor
 ) -> None:

@@ -326,7 +326,9 @@ class LifecycleService:
         """Merge credential keys into the context without calling upstream.
 
         Keys that are not credentials are rejected. Records
-        ``integrated_account:updated`` when the context changed.
+        ``integrated_account:updated`` when the context changed. Credentials
+        equal to the stored ones are a no-op that writes nothing, so
+        ``updated_at`` stays too.
         """
         loaded = await self._load(principal, account_id)
         merged, problems = merge_credentials(
@@ -346,6 +348,7 @@ class LifecycleService:
                 loaded.configs.integration,
                 loaded.configs.override,
             )
+            unchanged = merged == current.row.context
             context, expires_at = normalize_token(merged, utc_now())
             context = mark_context_secrets(
                 context, loaded.configs.integration, loaded.configs.override
@@ -353,6 +356,11 @@ class LifecycleService:
         except BaseException:
             await leases.release(self.database, lease)
             raise
+        if unchanged:
+            # The check runs before `normalize_token`, because that adds
+            # `expires_at` to a stored token that lacks it.
+            await leases.release(self.database, lease)
+            return RunResult(current.row)
         if expires_at is None:
             expires_at = current.row.credentials_expire_at
         row = await store_context(self.database, account_id, lease, context, expires_at)

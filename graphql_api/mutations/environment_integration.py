@@ -250,6 +250,7 @@ async def update_environment_integration(
     raise_if_any(errors)
     async with context.database.write_session() as session:
         row = await _visible_install(session, context, install_id)
+        before = (row.is_enabled, row.show_in_catalog, row.override)
         if data.is_enabled is not strawberry.UNSET:
             row.is_enabled = bool(data.is_enabled)
         if data.show_in_catalog is not strawberry.UNSET:
@@ -258,8 +259,10 @@ async def update_environment_integration(
             merged = merge_patch(row.override, data.override)
             raise_if_any(override_errors(merged, "input", "override"))
             row.override = merged
-        row.updated_at = utc_now()
-        session.add(row)
+        # Values equal to the stored ones are a no-op that keeps `updated_at`.
+        if (row.is_enabled, row.show_in_catalog, row.override) != before:
+            row.updated_at = utc_now()
+            session.add(row)
     return row
 
 

@@ -112,7 +112,11 @@ def _update_input_errors(data: UpdateIntegratedAccountInput) -> list[UserError]:
 async def update_integrated_account(
     context: RequestContext, data: UpdateIntegratedAccountInput
 ) -> models.IntegratedAccount:
-    """Change the tenant id, the sandbox flag or context keys of an account."""
+    """Change the tenant id, the sandbox flag or context keys of an account.
+
+    An update that leaves every value as stored is a no-op, so it keeps
+    ``updated_at`` and records no ``integrated_account:updated`` event.
+    """
     account_id = parse_record_id(data.id, "input", "id")
     raise_if_any(_update_input_errors(data))
     async with context.database.write_session() as session:
@@ -124,9 +128,9 @@ async def update_integrated_account(
             row.is_sandbox = bool(data.is_sandbox)
         if data.context is not strawberry.UNSET:
             row.context = await _merged_context(session, row, data.context)
-        row.updated_at = utc_now()
-        session.add(row)
         if (row.tenant_id, row.is_sandbox, row.context) != before:
+            row.updated_at = utc_now()
+            session.add(row)
             await add_account_event(session, row, EventType.UPDATED)
     return row
 

@@ -23,7 +23,7 @@ from strawberry.extensions import SchemaExtension
 logger = logging.getLogger("graphql_api.errors")
 
 # Characters of a client-supplied value that an error message repeats. A
-# longer value is cut there and followed by its length, so that a 10 kB
+# longer value is truncated there and followed by its length, so that a 10 kB
 # cursor or id yields a message of a few lines.
 MAX_REPR_LENGTH = 60
 
@@ -67,7 +67,7 @@ class AuthenticationError(ApiError):
 
 
 def truncate_repr(value: object) -> str:
-    """Format a client-supplied value for an error message, cut to a readable length.
+    """Format a client-supplied value for an error message, truncating a long one.
 
     Returns ``repr(value)`` when the value (or, for a non-string, its repr)
     has at most `MAX_REPR_LENGTH` characters. A longer string becomes the

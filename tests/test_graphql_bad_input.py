@@ -225,7 +225,7 @@ def test_unexpected_failure_is_masked(
 
 
 LONG_VALUE_LENGTH = 10_000
-# Long enough for the message template and two values cut to 60 characters,
+# Long enough for the message template and two values truncated to 60 characters,
 # far below the 10,000 characters of the value itself.
 MAX_MESSAGE_LENGTH = 500
 

@@ -1,4 +1,4 @@
-"""Client values that error messages repeat are cut to a readable length."""
+"""Client values that error messages repeat are truncated to a readable length."""
 
 from __future__ import annotations
 

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 
 class StoredRow(Protocol):
+    """A database row with a UUID primary key."""
+
     @property
     def id(self) -> uuid.UUID: ...
 

@@ -9,7 +9,7 @@ and the busy timeout cannot help it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Name of the server's connections in PostgreSQL's pg_stat_activity.
 APPLICATION_NAME = "graphql-api"
+# Rows per index that `Database.refresh_statistics` samples.
+SQLITE_ANALYSIS_LIMIT = 1000
 
 
 def is_sqlite(url: str) -> bool:
@@ -86,6 +88,7 @@ class Database:
         )
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
+        self._on_dispose: list[Callable[[], Awaitable[None]]] = []
 
     def read_session(self) -> AsyncSession:
         """Return a session for reads only."""
@@ -100,6 +103,43 @@ class Database:
         async with self._write_sessions() as session, session.begin():
             yield session
 
+    def on_dispose(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Run `close` when the database is disposed of, before the pool closes.
+
+        Components that keep connections of their own outside the pool, such
+        as the compiled reads, register their closing here.
+        """
+        self._on_dispose.append(close)
+
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection, and those of `on_dispose` callbacks."""
+        callbacks, self._on_dispose = self._on_dispose, []
+        for close in callbacks:
+            await close()
         await self.engine.dispose()
+
+    async def refresh_statistics(self) -> None:
+        """Give SQLite's planner table statistics, gathering them when missing.
+
+        Without statistics SQLite picks indexes by their shape alone, and it
+        may sort every row of a table where an index in the requested order
+        would stop after one page. A database without statistics gets a full
+        ``ANALYZE``, which samples at most `SQLITE_ANALYSIS_LIMIT` rows per
+        index; one with statistics gets ``PRAGMA optimize``, which refreshes
+        them where SQLite finds them stale. PostgreSQL gathers statistics by
+        itself, so this does nothing there.
+        """
+        if not self.is_sqlite:
+            return
+        async with self.engine.connect() as connection:
+            await connection.exec_driver_sql(
+                f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}"
+            )
+            found = await connection.exec_driver_sql(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
+            )
+            if found.scalar_one():
+                await connection.exec_driver_sql("PRAGMA optimize")
+            else:
+                await connection.exec_driver_sql("ANALYZE")
+            await connection.commit()

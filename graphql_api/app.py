@@ -99,6 +99,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
             "server_started database=%s", database.engine.url.render_as_string()
         )
         try:
+            await database.refresh_statistics()
             if settings.demo:
                 await prepare_demo_upstream(database, settings.port)
             async with lifecycle_running(lifecycle):

@@ -43,6 +43,7 @@ from strawberry.types.graphql import OperationType
 
 from db.session import Database
 from graphql_api.auth import authenticate
+from graphql_api.compiled.reads import CompiledReads
 from graphql_api.context import RequestContext
 from graphql_api.errors import AuthenticationError, ErrorCode, error_body
 from graphql_api.event_feed import EventFeed, register_feed
@@ -147,6 +148,12 @@ class GraphQLView(GraphQL[RequestContext, None]):
         )
         self.database = database
         self.settings = settings
+        self.compiled: CompiledReads | None = None
+        if settings.compiled_reads:
+            self.compiled = CompiledReads(
+                database, schema._schema, settings.database_pool_size
+            )
+            database.on_dispose(self.compiled.close)
         register_feed(EventFeed(database, poll_seconds=settings.event_poll_seconds))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -238,6 +245,9 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 f"media type: accept {GRAPHQL_RESPONSE_JSON} or {APPLICATION_JSON}.",
             )
 
+        compiled = await self._compiled_response(request, media_type)
+        if compiled is not None:
+            return compiled
         principal = await authenticate(
             self.database, request.headers.get("authorization")
         )
@@ -246,11 +256,36 @@ class GraphQLView(GraphQL[RequestContext, None]):
             database=self.database, principal=principal, request_id=request_id
         )
         result = await _execute(params, request.method, context)
+        if self.compiled is not None and result.data is not None and not result.errors:
+            self.compiled.learn(params.query, params.operation_name)
 
         status = 200
         if media_type == GRAPHQL_RESPONSE_JSON and not execution_started(result):
             status = 400
         return json_response(response_body(result), status, media_type=media_type)
+
+    async def _compiled_response(
+        self, request: Request, media_type: str
+    ) -> Response | None:
+        """Answer a planned list read without the executor, or return None.
+
+        Any request that the compiled read cannot answer exactly, including
+        one with a missing token or a malformed body, goes on to the
+        executor, which reports errors in the usual order.
+        """
+        authorization = request.headers.get("authorization")
+        if self.compiled is None or authorization is None:
+            return None
+        try:
+            params = await _read_params(request)
+        except HTTPRequestError:
+            return None
+        body = await self.compiled.respond(
+            params.query, params.operation_name, params.variables, authorization
+        )
+        if body is None:
+            return None
+        return Response(body, media_type=f"{media_type}; charset=utf-8")
 
 
 async def _read_params(request: Request) -> GraphQLParams:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from graphql_api.security.settings import SecuritySettings
+from graphql_api.security.settings import parse_flag as _parse_flag
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./graphql_api.db"
 # Upstream requests that bulk revalidation sends at once per integration. Vendors'
@@ -79,6 +80,9 @@ class Settings:
     # Origins that browsers may call the API from (CORS), such as
     # "https://app.acme.test", or "*" for any origin. Empty: same origin only.
     cors_allow_origins: tuple[str, ...] = ()
+    # Whether plain list reads run as one compiled SQL statement (see
+    # `graphql_api.compiled`) instead of through the GraphQL executor.
+    compiled_reads: bool = True
     # Request and query limits, rate limits and schema exposure.
     security: SecuritySettings = field(default_factory=SecuritySettings)
 
@@ -156,6 +160,7 @@ class Settings:
                 3600,
             ),
             cors_allow_origins=_parse_origins(env.get("CORS_ALLOW_ORIGINS")),
+            compiled_reads=_parse_flag(env, "COMPILED_READS", True),
             security=SecuritySettings.from_env(env),
         )
 

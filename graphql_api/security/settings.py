@@ -68,7 +68,7 @@ class SecuritySettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SecuritySettings:
         """Read the settings from environment variables; see the README table."""
-        introspection = _parse_flag(env, "GRAPHQL_INTROSPECTION", True)
+        introspection = parse_flag(env, "GRAPHQL_INTROSPECTION", True)
         return cls(
             max_query_depth=_parse_int(env, "QUERY_MAX_DEPTH", DEFAULT_MAX_QUERY_DEPTH),
             max_aliases=_parse_int(
@@ -92,7 +92,7 @@ class SecuritySettings:
                 env, "REQUEST_TIMEOUT_SECONDS", DEFAULT_REQUEST_TIMEOUT_SECONDS
             ),
             introspection=introspection,
-            field_suggestions=_parse_flag(
+            field_suggestions=parse_flag(
                 env, "GRAPHQL_FIELD_SUGGESTIONS", introspection
             ),
         )
@@ -138,7 +138,8 @@ def _parse_seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _parse_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+def parse_flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """Read a true/false variable; unset or empty gives `default`."""
     raw = env.get(name)
     if not raw:
         return default

@@ -1,0 +1,6 @@
+"""Compiled list reads: plain list queries served by one SQL statement each.
+
+`reads.CompiledReads` is the entry point that the HTTP view calls;
+`plan` compiles an operation's selections, `statement` writes its SQL,
+`values` converts stored values and `drivers` holds the read connections.
+"""

@@ -1,0 +1,139 @@
+"""Per-config caching of what a resource method's request needs from its config.
+
+The merged method config, its compiled request templates and its
+authorization block depend only on the config, so an engine that runs the
+same config object many times (pages of one listing, a bulk run) prepares
+them once. Each call then only renders its own context.
+
+Entries are keyed by the config's identity. An entry keeps a reference to
+its config, so that the id cannot be reused by another object while the
+entry exists. Configs are read-only by contract: the engine never changes
+them, and a caller that changes a config in place after running it gets
+the cached values of the earlier state. Build a new config object instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, Final
+
+from config_engine.http import RequestTemplate
+from config_engine.merge import method_config
+from config_engine.pagination import Pagination
+
+# Enough for every method of a few dozen integrations. When full, the oldest
+# entry is dropped first.
+DEFAULT_MAX_ENTRIES: Final = 512
+
+
+class CompiledMethod:
+    """The config-derived parts of one resource method's request.
+
+    `settings` is the merged method config as a read-only view. `pagination`
+    is made on first use, so that its config errors are raised at the same
+    point of a call as without the cache.
+    """
+
+    __slots__ = ("authorization", "pagination", "path", "settings", "template")
+
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        authorization: Mapping[str, Any] | None,
+        *,
+        path: str,
+    ) -> None:
+        self.path = path
+        self.settings: Mapping[str, Any] = MappingProxyType(settings)
+        self.authorization = authorization
+        self.template = RequestTemplate(self.settings, path=path)
+        self.pagination: Pagination | None = None
+
+    def pagination_for(
+        self, *, max_pages: int, expression_timeout: float | None
+    ) -> Pagination:
+        """Return the method's Pagination, made on the first call."""
+        pagination = self.pagination
+        if pagination is None:
+            pagination = Pagination(
+                self.settings.get("pagination"),
+                path=f"{self.path}.pagination",
+                max_pages=max_pages,
+                expression_timeout=expression_timeout,
+            )
+            self.pagination = pagination
+        return pagination
+
+
+# The arguments that decide what a compiled method contains, after the config.
+_MethodKey = tuple[int, str, str, str | None, int]
+AuthorizationFor = Callable[
+    [Mapping[str, Any], Mapping[str, Any], str | None], Mapping[str, Any] | None
+]
+
+
+class MethodCache:
+    """Compiled methods keyed by config identity, resource, method and variant.
+
+    The authentication method picks the default authorization, so it is part
+    of the key. `limits_token` is an object whose identity stands
+    for the limits baked into the pagination; a different one makes a new
+    entry.
+    """
+
+    __slots__ = ("_entries", "_max_entries")
+
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+        if max_entries < 1:
+            raise ValueError(
+                f"max_entries must be at least 1, received {max_entries!r}"
+            )
+        self._entries: dict[_MethodKey, tuple[object, object, CompiledMethod]] = {}
+        self._max_entries = max_entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(
+        self,
+        config: Mapping[str, Any],
+        resource: str,
+        method: str,
+        *,
+        authentication_method: str | None,
+        limits_token: object,
+        authorization_for: AuthorizationFor,
+    ) -> CompiledMethod:
+        """Return the compiled method, compiling it on the first request.
+
+        Raises ConfigError, as `method_config` does, for an unknown resource
+        or method. `authorization_for(config, settings, authentication_method)`
+        returns the authorization block of the merged method config.
+        """
+        key = (id(config), resource, method, authentication_method, id(limits_token))
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is config and entry[1] is limits_token:
+            return entry[2]
+        compiled = self._compile(
+            config, resource, method, authentication_method, authorization_for
+        )
+        if len(self._entries) >= self._max_entries:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (config, limits_token, compiled)
+        return compiled
+
+    @staticmethod
+    def _compile(
+        config: Mapping[str, Any],
+        resource: str,
+        method: str,
+        authentication_method: str | None,
+        authorization_for: AuthorizationFor,
+    ) -> CompiledMethod:
+        settings = method_config(config, resource, method)
+        return CompiledMethod(
+            settings,
+            authorization_for(config, settings, authentication_method),
+            path=f"resources.{resource}.{method}",
+        )

@@ -58,7 +58,9 @@ class StatementLog:
         self._recording = False
 
     def on_execute(self, *args: Any) -> None:
-        statement = args[2]
+        self.on_statement(args[2])
+
+    def on_statement(self, statement: str) -> None:
         with self._lock:
             if self._recording:
                 self._statements.append(statement)
@@ -111,6 +113,7 @@ def run_server(
     event.listen(
         database.engine.sync_engine, "before_cursor_execute", statements.on_execute
     )
+    database.statement_observers.append(statements.on_statement)
 
     settings = settings or Settings(
         database_url=database_url, secret_key=TEST_SECRET_KEY

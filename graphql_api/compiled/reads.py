@@ -103,6 +103,7 @@ class CompiledReads:
         self.schema = schema
         self.dialect = Dialect(database.engine.dialect.name)
         self.reader: Reader | None = open_reader(database.engine.url, pool_size)
+        self._observers = database.statement_observers
         self._plans: LRUCache[Any] = LRUCache(MAX_PLANS)
         self._documents: dict[int, DocumentNode] = {}
 
@@ -156,7 +157,7 @@ class CompiledReads:
         assert self.reader is not None
         now = datetime.now(UTC)
         sql, parameters, sort_start = self._page_sql(plan, request, token_hash, now)
-        rows = await self.reader.fetch(sql, parameters)
+        rows = await self._fetch(sql, parameters)
         if not rows:
             return None
         has_more = len(rows) > request.limit
@@ -221,7 +222,7 @@ class CompiledReads:
             f"SELECT count(*) FROM integrated_account {ACCOUNT_ALIAS} WHERE "
             + " AND ".join(f"({part})" for part in conditions)
         )
-        rows = await self.reader.fetch(sql, statement.parameters)
+        rows = await self._fetch(sql, statement.parameters)
         return int(rows[0][0])
 
     async def _exists_before(
@@ -242,7 +243,13 @@ class CompiledReads:
             + " AND ".join(f"({part})" for part in conditions)
             + " LIMIT 1"
         )
-        return bool(await self.reader.fetch(sql, statement.parameters))
+        return bool(await self._fetch(sql, statement.parameters))
+
+    async def _fetch(self, sql: str, parameters: list[Any]) -> list[Sequence[Any]]:
+        assert self.reader is not None
+        for observe in self._observers:
+            observe(sql)
+        return await self.reader.fetch(sql, parameters)
 
     async def close(self) -> None:
         """Close the read connections."""

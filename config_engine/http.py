@@ -386,7 +386,7 @@ def _header_text(rendered: Mapping[str, Any]) -> dict[str, str]:
     for name, value in rendered.items():
         if value is None or value == "":
             continue
-        headers[str(name)] = _scalar_text(value)
+        headers[str(name)] = value if type(value) is str else _scalar_text(value)
     return headers
 
 

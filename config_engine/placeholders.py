@@ -197,6 +197,9 @@ def _strings_in(value: Any) -> list[str]:
 # A JSON path is built only when an error needs it: the root string, or a
 # (parent, key) pair for each level below it.
 _JsonPath = str | tuple[Any, str | int]
+# A compiled template: called with the context, the required flag and the
+# JSON path of the template, it returns the rendered value.
+_Renderer = Callable[[Mapping[str, Any], bool, _JsonPath], Any]
 _PLAIN_SCALARS: Final = frozenset({int, float, bool, type(None)})
 
 
@@ -235,14 +238,12 @@ def _render_value(
 
 def _compile_value(value: Any) -> _Renderer:
     kind = type(value)
-    if kind is str:
-        if "{{" not in value:
-            return partial(_constant, value)
-        return _compile_string(value)
-    if kind in _PLAIN_SCALARS:
+    if _is_constant(value):
         return partial(_constant, value)
+    if kind is str:
+        return _compile_string(value)
     if kind is dict and MERGE_KEY not in value:
-        entries = tuple((key, _compile_value(item)) for key, item in value.items())
+        entries = tuple(_compile_entry(key, item) for key, item in value.items())
         return partial(_render_compiled_object, entries)
     if kind is list:
         items = tuple(_compile_value(item) for item in value)
@@ -252,6 +253,21 @@ def _compile_value(value: Any) -> _Renderer:
     return partial(_render_value, value)
 
 
+def _is_constant(value: Any) -> bool:
+    kind = type(value)
+    return (kind is str and "{{" not in value) or kind in _PLAIN_SCALARS
+
+
+# An object entry: its key, and either a renderer or (with None) a constant.
+_Entry = tuple[str, _Renderer | None, Any]
+
+
+def _compile_entry(key: str, value: Any) -> _Entry:
+    if _is_constant(value):
+        return key, None, value
+    return key, _compile_value(value), None
+
+
 def _constant(
     value: Any, context: Mapping[str, Any], required: bool, path: _JsonPath
 ) -> Any:
@@ -259,13 +275,16 @@ def _constant(
 
 
 def _render_compiled_object(
-    entries: tuple[tuple[str, _Renderer], ...],
+    entries: tuple[_Entry, ...],
     context: Mapping[str, Any],
     required: bool,
     path: _JsonPath,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    for key, renderer in entries:
+    for key, renderer, constant in entries:
+        if renderer is None:
+            result[key] = constant
+            continue
         rendered = renderer(context, required, (path, key))
         if rendered is not _UNDEFINED:
             result[key] = rendered
@@ -357,13 +376,6 @@ def _render_string(
     return _compile_string(text)(context, required, path)
 
 
-# A compiled template: called with the context, the required flag and the
-# JSON path of the template, it returns the rendered value.
-_Renderer = Callable[[Mapping[str, Any], bool, _JsonPath], Any]
-# A compiled placeholder: as a renderer, plus whether it is the whole string.
-_Resolver = Callable[[Mapping[str, Any], bool, bool, _JsonPath], Any]
-
-
 @lru_cache(maxsize=8192)
 def _compile_string(text: str) -> _Renderer:
     """Compile one template string into a renderer, once per distinct text.
@@ -373,59 +385,24 @@ def _compile_string(text: str) -> _Renderer:
     """
     template = _parse(text)
     if template.problems:
-        return _problem_renderer(template)
+        return partial(_render_with_problems, template)
     if template.whole is not None:
-        return _whole_renderer(_compile_placeholder(template.whole))
+        return _compile_placeholder(template.whole, whole=True)
     parts = tuple(
-        part if isinstance(part, str) else _compile_placeholder(part)
+        part if isinstance(part, str) else _compile_placeholder(part, whole=False)
         for part in template.parts
     )
-    return _text_renderer(parts)
+    return partial(_render_text, parts)
 
 
-def _problem_renderer(template: _Template) -> _Renderer:
-    def render_with_problems(
-        context: Mapping[str, Any], required: bool, path: _JsonPath
-    ) -> Any:
-        _raise_problem(template, required, path)
-        if template.whole is not None:
-            return _resolve(template.whole, context, True, required, path)
-        return _join_parts(template.parts, context, required, path)
-
-    return render_with_problems
-
-
-def _whole_renderer(resolver: _Resolver) -> _Renderer:
-    def render_whole(
-        context: Mapping[str, Any], required: bool, path: _JsonPath
-    ) -> Any:
-        return resolver(context, True, required, path)
-
-    return render_whole
-
-
-def _text_renderer(parts: tuple[str | _Resolver, ...]) -> _Renderer:
-    def render_text(context: Mapping[str, Any], required: bool, path: _JsonPath) -> str:
-        pieces: list[str] = []
-        for part in parts:
-            if type(part) is str:
-                pieces.append(part)
-                continue
-            value = part(context, False, required, path)  # type: ignore[operator]
-            pieces.append(value if type(value) is str else to_js_string(value))
-        return "".join(pieces)
-
-    return render_text
-
-
-def _join_parts(
-    parts: tuple[str | _Placeholder, ...],
-    context: Mapping[str, Any],
-    required: bool,
-    path: _JsonPath,
-) -> str:
+def _render_with_problems(
+    template: _Template, context: Mapping[str, Any], required: bool, path: _JsonPath
+) -> Any:
+    _raise_problem(template, required, path)
+    if template.whole is not None:
+        return _resolve(template.whole, context, True, required, path)
     pieces: list[str] = []
-    for part in parts:
+    for part in template.parts:
         if isinstance(part, str):
             pieces.append(part)
             continue
@@ -434,12 +411,29 @@ def _join_parts(
     return "".join(pieces)
 
 
-def _compile_placeholder(placeholder: _Placeholder) -> _Resolver:
-    """Return a resolver for `placeholder`, specialised for the common shape.
+def _render_text(
+    parts: tuple[str | _Renderer, ...],
+    context: Mapping[str, Any],
+    required: bool,
+    path: _JsonPath,
+) -> str:
+    pieces: list[str] = []
+    for part in parts:
+        if type(part) is str:
+            pieces.append(part)
+            continue
+        value = part(context, required, path)  # type: ignore[operator]
+        pieces.append(value if type(value) is str else to_js_string(value))
+    return "".join(pieces)
+
+
+def _compile_placeholder(placeholder: _Placeholder, *, whole: bool) -> _Renderer:
+    """Return a renderer for one placeholder, specialised for the common shape.
 
     Most placeholders are one plain path with the default ``str`` cast, no
-    default and no modifiers. Their resolver skips the general loop over
-    alternatives; every other shape goes through `_resolve`.
+    default and no modifiers. Their renderer skips the general loop over
+    alternatives, and its result is the same whole or inside text. Every
+    other shape goes through `_resolve`.
     """
     alternatives = placeholder.alternatives
     is_plain = (
@@ -452,14 +446,18 @@ def _compile_placeholder(placeholder: _Placeholder) -> _Resolver:
         and not placeholder.ignore_empty
     )
     if not is_plain:
-        return partial(_resolve, placeholder)
+        return partial(_resolve_general, placeholder, whole)
     segments = alternatives[0].segments
     assert segments is not None
+    first_key = segments[0][0] if len(segments) == 1 else None
 
-    def resolve_plain(
-        context: Mapping[str, Any], whole: bool, required: bool, path: _JsonPath
+    def render_plain(
+        context: Mapping[str, Any], required: bool, path: _JsonPath
     ) -> Any:
-        value = _lookup(context, segments)
+        if first_key is not None and type(context) is dict:
+            value = context.get(first_key, _MISSING)
+        else:
+            value = _lookup(context, segments)
         if value is _MISSING:
             if required:
                 raise PlaceholderError(placeholder.inner, _path_text(path))
@@ -470,7 +468,17 @@ def _compile_placeholder(placeholder: _Placeholder) -> _Resolver:
             raise PlaceholderError(placeholder.inner, _path_text(path))
         return value
 
-    return resolve_plain
+    return render_plain
+
+
+def _resolve_general(
+    placeholder: _Placeholder,
+    whole: bool,
+    context: Mapping[str, Any],
+    required: bool,
+    path: _JsonPath,
+) -> Any:
+    return _resolve(placeholder, context, whole, required, path)
 
 
 def _raise_problem(template: _Template, required: bool, path: _JsonPath) -> None:

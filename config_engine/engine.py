@@ -368,7 +368,7 @@ class Engine:
         authorized = replace(
             request,
             headers=merge_headers(request.headers, headers),
-            secret_headers=frozenset(name.lower() for name in headers),
+            secret_headers=frozenset([name.lower() for name in headers]),
             secret_values=secrets,
         )
         return authorized, redactor

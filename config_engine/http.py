@@ -307,23 +307,29 @@ def check_path(rendered: str, template: str, *, path: str = "") -> str:
     A path may be an absolute URL only when its template is one, and no segment
     may be ``..`` or ``.``.
     """
+    problem = _path_problem(rendered, template)
+    if problem is not None:
+        raise ConfigError(problem, path)
+    return rendered
+
+
+@functools.lru_cache(maxsize=1024)
+def _path_problem(rendered: str, template: str) -> str | None:
     if _is_absolute(rendered) and not _is_absolute(template):
-        raise ConfigError(
+        return (
             f"path {short_repr(rendered)} became an absolute URL through a "
             "placeholder; "
-            "only a literal absolute path may leave the base URL",
-            path,
+            "only a literal absolute path may leave the base URL"
         )
     target = urlsplit(rendered).path if _is_absolute(rendered) else rendered
     segments = target.split("?", 1)[0].split("/")
     if any(segment in ("..", ".") for segment in segments):
-        raise ConfigError(
+        return (
             f"path {short_repr(rendered)} contains a '..' or '.' segment; check the "
             "placeholder "
-            "values that build it",
-            path,
+            "values that build it"
         )
-    return rendered
+    return None
 
 
 def _is_absolute(url: str) -> bool:
@@ -729,7 +735,9 @@ class RequestTemplate:
         if self._query is None or not template:
             return render_query(template, variables, path=query_path)
         rendered = _render_entries(self._query, template, variables, query_path)
-        return {key: value for key, value in rendered.items() if value is not None}
+        if None in rendered.values():
+            return {key: value for key, value in rendered.items() if value is not None}
+        return rendered
 
     def _render_headers(self, variables: Mapping[str, Any]) -> dict[str, str]:
         headers_path = f"{self._path}.headers"

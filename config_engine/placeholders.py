@@ -449,15 +449,20 @@ def _compile_placeholder(placeholder: _Placeholder, *, whole: bool) -> _Renderer
         return partial(_resolve_general, placeholder, whole)
     segments = alternatives[0].segments
     assert segments is not None
-    first_key = segments[0][0] if len(segments) == 1 else None
+    keys = tuple(key for key, _ in segments)
 
     def render_plain(
         context: Mapping[str, Any], required: bool, path: _JsonPath
     ) -> Any:
-        if first_key is not None and type(context) is dict:
-            value = context.get(first_key, _MISSING)
-        else:
-            value = _lookup(context, segments)
+        # Plain dicts are read inline; anything else takes `_lookup`.
+        value: Any = context
+        for key in keys:
+            if type(value) is not dict:
+                value = _lookup(context, segments)
+                break
+            value = value.get(key, _MISSING)
+            if value is _MISSING:
+                break
         if value is _MISSING:
             if required:
                 raise PlaceholderError(placeholder.inner, _path_text(path))

@@ -2,5 +2,5 @@
 
 `reads.CompiledReads` is the entry point that the HTTP view calls;
 `plan` compiles an operation's selections, `statement` writes its SQL,
-`values` converts stored values and `drivers` holds the read connections.
+`values` converts stored values and `drivers` opens the read connections.
 """

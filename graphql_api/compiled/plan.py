@@ -16,7 +16,7 @@ that serving a request only binds the arguments and reads the rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -84,7 +84,6 @@ class Plan:
     needs_total_count: bool = False
     needs_previous_page: bool = False
     id_index: int = -1
-    sort_indexes: dict[str, int] = field(default_factory=dict)
 
 
 def compile_plan(
@@ -291,7 +290,7 @@ class _Builder:
     def joined(self, joined: JoinedObject, field_node: FieldNode) -> RowBuilder:
         if joined not in self.plan.joins:
             self.plan.joins.append(joined)
-        # The joined row's id tells a missing row (a LEFT JOIN's NULLs) apart.
+        # The joined row's id is NULL when the LEFT JOIN found no row.
         presence = self.column(f"{joined.alias}.id")
         parts: list[tuple[str, Callable[[Sequence[Any]], Any]]] = []
         for node in _fields(field_node.selection_set, joined.type_name, self.fragments):

@@ -17,7 +17,7 @@ Whenever one of these steps meets anything but the ordinary case (a
 coercion error, a value out of range, a malformed cursor, a cost over the
 limit, an empty page, a stored value it cannot read, a database error), it
 returns None and the view runs the request through the executor, which
-answers it with its usual data or error. An empty page goes there too,
+returns its usual data or error. An empty page goes there too,
 because it cannot tell "no rows" from "unknown token".
 """
 

@@ -5,6 +5,10 @@ authorization block depend only on the config, so an engine that runs the
 same config object many times (pages of one listing, a bulk run) prepares
 them once. Each call then only renders its own context.
 
+Templates are compiled on the second use of a config object. Callers that
+build a new config for every call, such as `effective_config` per request,
+would otherwise pay for a compile that is never reused.
+
 Entries are keyed by the config's identity. An entry keeps a reference to
 its config, so that the id cannot be reused by another object while the
 entry exists. Configs are read-only by contract: the engine never changes
@@ -22,20 +26,29 @@ from config_engine.http import RequestTemplate
 from config_engine.merge import method_config
 from config_engine.pagination import Pagination
 
-# Enough for every method of a few dozen integrations. When full, the oldest
-# entry is dropped first.
-DEFAULT_MAX_ENTRIES: Final = 512
+# Each entry keeps its whole config alive, so the bound is small: enough for
+# the methods that one engine runs in turn. When full, the oldest entry is
+# dropped first.
+DEFAULT_MAX_ENTRIES: Final = 64
 
 
 class CompiledMethod:
     """The config-derived parts of one resource method's request.
 
-    `settings` is the merged method config as a read-only view. `pagination`
-    is made on first use, so that its config errors are raised at the same
+    `settings` is the merged method config as a read-only view. `template`
+    renders directly until `compile_templates` is called. `pagination` is
+    made on first use, so that its config errors are raised at the same
     point of a call as without the cache.
     """
 
-    __slots__ = ("authorization", "pagination", "path", "settings", "template")
+    __slots__ = (
+        "authorization",
+        "is_compiled",
+        "pagination",
+        "path",
+        "settings",
+        "template",
+    )
 
     def __init__(
         self,
@@ -47,8 +60,16 @@ class CompiledMethod:
         self.path = path
         self.settings: Mapping[str, Any] = MappingProxyType(settings)
         self.authorization = authorization
-        self.template = RequestTemplate(self.settings, path=path)
+        self.template = RequestTemplate(
+            self.settings, path=path, compile_templates=False
+        )
+        self.is_compiled = False
         self.pagination: Pagination | None = None
+
+    def compile_templates(self) -> None:
+        """Replace the template with one whose placeholders are compiled."""
+        self.template = RequestTemplate(self.settings, path=self.path)
+        self.is_compiled = True
 
     def pagination_for(
         self, *, max_pages: int, expression_timeout: float | None
@@ -105,7 +126,10 @@ class MethodCache:
         limits_token: object,
         authorization_for: AuthorizationFor,
     ) -> CompiledMethod:
-        """Return the compiled method, compiling it on the first request.
+        """Return the compiled method, preparing it on the first request.
+
+        The first request for a config merges its method config; the second
+        compiles its templates.
 
         Raises ConfigError, as `method_config` does, for an unknown resource
         or method. `authorization_for(config, settings, authentication_method)`
@@ -114,7 +138,10 @@ class MethodCache:
         key = (id(config), resource, method, authentication_method, id(limits_token))
         entry = self._entries.get(key)
         if entry is not None and entry[0] is config and entry[1] is limits_token:
-            return entry[2]
+            compiled = entry[2]
+            if not compiled.is_compiled:
+                compiled.compile_templates()
+            return compiled
         compiled = self._compile(
             config, resource, method, authentication_method, authorization_for
         )

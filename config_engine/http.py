@@ -742,7 +742,7 @@ class RequestTemplate:
     def _render_headers(self, variables: Mapping[str, Any]) -> dict[str, str]:
         headers_path = f"{self._path}.headers"
         template = self._config.get("headers")
-        if self._headers is None:
+        if self._headers is None or template is None:
             return render_headers(template, variables, path=headers_path)
         rendered = _render_entries(self._headers, template, variables, headers_path)
         return _header_text(rendered)
@@ -769,7 +769,7 @@ def _render_text(
 
 def _render_entries(
     compiled: CompiledTemplate,
-    template: dict[str, Any],
+    template: Mapping[str, Any],
     variables: Mapping[str, Any],
     path: str,
 ) -> dict[str, Any]:

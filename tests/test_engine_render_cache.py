@@ -261,6 +261,22 @@ def test_method_cache_reuses_entry_for_same_config() -> None:
     assert len(cache) == 1
 
 
+def test_method_cache_compiles_on_second_use() -> None:
+    cache = MethodCache()
+    config = list_config()
+    limits = EngineLimits()
+    variables = request_variables(FIRST, query={"owner": "u1"})
+
+    first = compile_method(cache, config, limits)
+    direct = first.template.build(variables)
+    compiled_before = first.is_compiled
+    second = compile_method(cache, config, limits)
+
+    assert compiled_before is False
+    assert second.is_compiled is True
+    assert second.template.build(variables) == direct
+
+
 def test_method_cache_recompiles_for_new_limits() -> None:
     cache = MethodCache()
     config = list_config(

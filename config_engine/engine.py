@@ -142,7 +142,8 @@ class PageResult:
     request: PreparedRequest
 
 
-# Not frozen: a frozen dataclass costs about 1 µs more to create, per call.
+# Not frozen, because one is made per call and a frozen dataclass costs about
+# 1 µs more to create (timeit, CPython 3.11).
 @dataclass(slots=True)
 class _Call:
     resource: str
@@ -172,6 +173,11 @@ class Engine:
 
     `sleep` and `clock` (epoch seconds) are injectable so that tests control
     time. `on_wait` is called with every rate-limit or backoff wait.
+
+    Configs are read-only once passed in. The engine caches each config
+    object's merged method settings and compiled templates, so a config
+    changed in place after a call may be served as it was. Pass a new config
+    object instead.
     """
 
     client: httpx.AsyncClient

@@ -611,8 +611,8 @@ def build_request(
     The config's `body` template, when present, replaces the caller's `body`;
     GET and HEAD requests carry no body.
     """
-    # A one-off build renders the templates directly: compiling them costs
-    # more than it saves for a single render.
+    # A one-off build renders the templates directly, because compiling them
+    # costs more than it saves for a single render.
     template = RequestTemplate(method_config, path=path, compile_templates=False)
     return template.build(variables, query=query, body=body)
 
@@ -622,7 +622,7 @@ class RequestTemplate:
 
     `build` returns what `build_request` returns for the same config. The
     config is read when the template is made, so a later change to it is not
-    seen: the engine keeps one template per config that it treats as
+    seen. The engine keeps one template per config, which it treats as
     read-only. Errors in the config are raised by `build`, as
     `build_request` raises them.
     """
@@ -776,7 +776,7 @@ def _render_entries(
     """Render headers or query entries, dropping those with missing values.
 
     The compiled render in required mode succeeds when every value is
-    present, as usual. Otherwise `render_optional` walks the template again
+    present. Otherwise `render_optional` walks the template again
     to find and drop what is missing.
     """
     try:

@@ -1,4 +1,4 @@
-"""Per-config caching of what a resource method's request needs from its config.
+"""Cache the config-derived parts of resource method requests, per config object.
 
 The merged method config, its compiled request templates and its
 authorization block depend only on the config, so an engine that runs the
@@ -11,9 +11,10 @@ would otherwise pay for a compile that is never reused.
 
 Entries are keyed by the config's identity. An entry keeps a reference to
 its config, so that the id cannot be reused by another object while the
-entry exists. Configs are read-only by contract: the engine never changes
+entry exists. Configs are read-only by contract. The engine never changes
 them, and a caller that changes a config in place after running it gets
-the cached values of the earlier state. Build a new config object instead.
+the cached values of the earlier state, so build a new config object
+instead.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from config_engine.http import RequestTemplate
 from config_engine.merge import method_config
 from config_engine.pagination import Pagination
 
-# Each entry keeps its whole config alive, so the bound is small: enough for
-# the methods that one engine runs in turn. When full, the oldest entry is
-# dropped first.
+# Each entry keeps its whole config alive, so the bound is small. It is an
+# estimate of the methods that one engine runs in turn, not a measured size.
+# When the cache is full, the oldest entry is dropped first.
 DEFAULT_MAX_ENTRIES: Final = 64
 
 
@@ -95,12 +96,11 @@ AuthorizationFor = Callable[
 
 
 class MethodCache:
-    """Compiled methods keyed by config identity, resource, method and variant.
+    """Compiled methods keyed by config identity, resource, method and limits.
 
     The authentication method picks the default authorization, so it is part
-    of the key. `limits_token` is an object whose identity stands
-    for the limits baked into the pagination; a different one makes a new
-    entry.
+    of the key. `limits_token` is an object whose identity represents the
+    limits built into the pagination, and a different one makes a new entry.
     """
 
     __slots__ = ("_entries", "_max_entries")
@@ -128,8 +128,8 @@ class MethodCache:
     ) -> CompiledMethod:
         """Return the compiled method, preparing it on the first request.
 
-        The first request for a config merges its method config; the second
-        compiles its templates.
+        The first request for a config merges its method config, and the
+        second compiles its templates.
 
         Raises ConfigError, as `method_config` does, for an unknown resource
         or method. `authorization_for(config, settings, authentication_method)`

@@ -139,8 +139,8 @@ class CompiledTemplate:
     """A template prepared once so that each render is a walk of lookups.
 
     `render` returns what `render(template, context, ...)` returns, a fresh
-    container each time. The template is read once, at compile time: a
-    later change to the template object is not seen, so compile templates
+    container each time. The template is read once, at compile time, so a
+    later change to the template object is not seen. Compile only templates
     that are treated as read-only, such as a config that the engine runs.
     """
 
@@ -197,8 +197,8 @@ def _strings_in(value: Any) -> list[str]:
 # A JSON path is built only when an error needs it: the root string, or a
 # (parent, key) pair for each level below it.
 _JsonPath = str | tuple[Any, str | int]
-# A compiled template: called with the context, the required flag and the
-# JSON path of the template, it returns the rendered value.
+# A compiled template. It takes the context, the required flag and the JSON
+# path of the template, and returns the rendered value.
 _Renderer = Callable[[Mapping[str, Any], bool, _JsonPath], Any]
 _PLAIN_SCALARS: Final = frozenset({int, float, bool, type(None)})
 
@@ -258,7 +258,7 @@ def _is_constant(value: Any) -> bool:
     return (kind is str and "{{" not in value) or kind in _PLAIN_SCALARS
 
 
-# An object entry: its key, and either a renderer or (with None) a constant.
+# An object entry is a key with a renderer, or a key with None and a constant.
 _Entry = tuple[str, _Renderer | None, Any]
 
 
@@ -454,7 +454,8 @@ def _compile_placeholder(placeholder: _Placeholder, *, whole: bool) -> _Renderer
     def render_plain(
         context: Mapping[str, Any], required: bool, path: _JsonPath
     ) -> Any:
-        # Plain dicts are read inline; anything else takes `_lookup`.
+        # Plain dicts are read inline, and any other container goes through
+        # `_lookup`.
         value: Any = context
         for key in keys:
             if type(value) is not dict:

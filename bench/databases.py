@@ -11,8 +11,10 @@ Every run works on a copy, because bulk revalidation writes to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
+import sqlite3
 import subprocess
 import time
 import uuid
@@ -98,8 +100,22 @@ def sqlite_copy(cache_dir: Path, target: Path, accounts: int) -> PreparedDatabas
     for suffix in ("", "-wal", "-shm"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(cached, target)
+    _analyze_sqlite(target)
     url = f"sqlite+aiosqlite:///{target}"
     return PreparedDatabase(url, source, time.perf_counter() - started)
+
+
+def _analyze_sqlite(path: Path) -> None:
+    """Gather the planner's statistics, as PostgreSQL's copy gets them too.
+
+    The GraphQL server gathers them at start-up when they are missing; doing
+    it here gives every server in the run the same plans, whichever starts
+    first.
+    """
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA analysis_limit=1000")
+        connection.execute("ANALYZE")
+        connection.commit()
 
 
 def _build_sqlite(path: Path, accounts: int) -> None:

@@ -1,9 +1,11 @@
 """Count the SQL statements that one list request costs, and explain its page query.
 
 The application is built in this process on the benchmark database, with a
-SQLAlchemy ``before_cursor_execute`` listener, and called through httpx's
-ASGI transport, one request at a time. The lifespan does not run, so no
-background task (such as the lifecycle's lease sweeper) adds statements.
+SQLAlchemy ``before_cursor_execute`` listener and an observer of the
+compiled reads' statements (`db.session.Database.statement_observers`),
+and called through httpx's ASGI transport, one request at a time. The
+lifespan does not run, so no background task (such as the lifecycle's lease
+sweeper) adds statements.
 Transaction control (BEGIN, COMMIT, ROLLBACK) is counted apart from queries,
 because SQLite's BEGIN goes through the cursor and asyncpg's does not.
 
@@ -50,7 +52,11 @@ class StatementRecorder:
 
     def on_execute(self, *args: Any) -> None:
         """Record a statement and its parameters (a ``before_cursor_execute`` hook)."""
-        self.statements.append((str(args[2]), args[3]))
+        self.on_statement(str(args[2]), args[3])
+
+    def on_statement(self, statement: str, parameters: Any) -> None:
+        """Record a statement sent outside the engine, such as a compiled read."""
+        self.statements.append((statement, parameters))
 
 
 async def count_statements(
@@ -66,6 +72,7 @@ async def count_statements(
     event.listen(
         database.engine.sync_engine, "before_cursor_execute", recorder.on_execute
     )
+    database.statement_observers.append(recorder.on_statement)
     settings = Settings(database_url=database_url, secret_key=secret_key)
     app = create_app(settings, database)
     transport = httpx.ASGITransport(app=app)

@@ -9,7 +9,7 @@ and the busy timeout cannot help it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -89,10 +89,10 @@ class Database:
         self._read_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
         self._on_dispose: list[Callable[[], Awaitable[None]]] = []
-        # Called with the SQL text of each statement sent outside SQLAlchemy,
-        # such as the compiled reads, so that the statements can be counted
-        # like those of the engine's `before_cursor_execute` event.
-        self.statement_observers: list[Callable[[str], None]] = []
+        # Called with the SQL text and parameters of each statement sent
+        # outside SQLAlchemy, such as the compiled reads, so that they can be
+        # counted like those of the engine's `before_cursor_execute` event.
+        self.statement_observers: list[Callable[[str, Sequence[Any]], None]] = []
 
     def read_session(self) -> AsyncSession:
         """Return a session for reads only."""

@@ -58,9 +58,9 @@ class StatementLog:
         self._recording = False
 
     def on_execute(self, *args: Any) -> None:
-        self.on_statement(args[2])
+        self.on_statement(args[2], args[3])
 
-    def on_statement(self, statement: str) -> None:
+    def on_statement(self, statement: str, _parameters: Any = None) -> None:
         with self._lock:
             if self._recording:
                 self._statements.append(statement)

@@ -248,7 +248,7 @@ class CompiledReads:
     async def _fetch(self, sql: str, parameters: list[Any]) -> list[Sequence[Any]]:
         assert self.reader is not None
         for observe in self._observers:
-            observe(sql)
+            observe(sql, parameters)
         return await self.reader.fetch(sql, parameters)
 
     async def close(self) -> None:

@@ -38,7 +38,6 @@ from config_engine.http import (
     PreparedRequest,
     SendOptions,
     UpstreamResponse,
-    build_request,
     merge_headers,
     request_variables,
     send,
@@ -57,6 +56,7 @@ from config_engine.rate_limit import (
     RetryWait,
     Sleep,
 )
+from config_engine.request_template import build_request
 from config_engine.responses import (
     Redactor,
     as_records,

@@ -1,7 +1,8 @@
 """Build upstream HTTP requests from a method config and send them.
 
-A request is built in two steps. `build_request` renders the method config's
-placeholders against the account's variables and returns a `PreparedRequest`,
+A request is built in two steps. `build_request` (in
+`config_engine.request_template`) renders the method config's placeholders
+against the account's variables and returns a `PreparedRequest`,
 a plain value that a dry run can print. `send` turns it into an httpx request,
 follows redirects by hand and reads the response into an `UpstreamResponse`.
 
@@ -32,7 +33,7 @@ from config_engine.errors import (
     UpstreamUnavailableError,
 )
 from config_engine.masking import mask_body, mask_headers, mask_pairs, mask_text
-from config_engine.placeholders import CompiledTemplate, render
+from config_engine.placeholders import render
 
 logger = logging.getLogger("config_engine.http")
 
@@ -594,196 +595,6 @@ def iter_header_items(headers: Mapping[str, str]) -> Iterable[tuple[str, str]]:
 def encode_path_value(value: Any) -> str:
     """Percent-encode one value for a single URL path segment."""
     return quote(_scalar_text(value), safe="")
-
-
-def build_request(
-    method_config: Mapping[str, Any],
-    variables: Mapping[str, Any],
-    *,
-    query: Mapping[str, Any] | None = None,
-    body: Any = None,
-    path: str = "",
-) -> PreparedRequest:
-    """Render one resource method's config into a request, without authorization.
-
-    `variables` is what placeholders see (see `request_variables`). The caller's
-    `query` is sent as well, but a config query key with a value wins over it.
-    The config's `body` template, when present, replaces the caller's `body`;
-    GET and HEAD requests carry no body.
-    """
-    # A one-off build renders the templates directly, because compiling them
-    # costs more than it saves for a single render.
-    template = RequestTemplate(method_config, path=path, compile_templates=False)
-    return template.build(variables, query=query, body=body)
-
-
-class RequestTemplate:
-    """A resource method's request config, compiled once and built per call.
-
-    `build` returns what `build_request` returns for the same config. The
-    config is read when the template is made, so a later change to it is not
-    seen. The engine keeps one template per config, which it treats as
-    read-only. Errors in the config are raised by `build`, as
-    `build_request` raises them.
-    """
-
-    __slots__ = (
-        "_base_renderer",
-        "_base_template",
-        "_config",
-        "_headers",
-        "_path",
-        "_path_renderer",
-        "_path_template",
-        "_query",
-        "method",
-    )
-
-    def __init__(
-        self,
-        method_config: Mapping[str, Any],
-        *,
-        path: str = "",
-        compile_templates: bool = True,
-    ) -> None:
-        self._config = method_config
-        self._path = path
-        self.method = str(method_config.get("method") or "get").upper()
-        self._path_template = method_config.get("path") or ""
-        self._base_template = method_config.get("base_url")
-        self._path_renderer = self._base_renderer = None
-        self._query = self._headers = None
-        if compile_templates:
-            self._path_renderer = _compile_if_text(self._path_template)
-            self._base_renderer = _compile_if_text(self._base_template)
-            self._query = _compile_entries(method_config.get("query"))
-            self._headers = _compile_entries(method_config.get("headers"))
-
-    def build(
-        self,
-        variables: Mapping[str, Any],
-        *,
-        query: Mapping[str, Any] | None = None,
-        body: Any = None,
-    ) -> PreparedRequest:
-        """Render the request for one call; see `build_request`."""
-        path = self._path
-        url = self._render_url(variables)
-        rendered_query = self._render_query(variables)
-        merged_query = {**query, **rendered_query} if query else rendered_query
-        headers = self._render_headers(variables)
-        content = None
-        if self.method not in ("GET", "HEAD"):
-            content, headers = _render_body(
-                self._config, variables, body, headers, path
-            )
-        array_format = self._config.get("query_array_format")
-        encoded = encode_query(
-            merged_query, array_format, path=f"{path}.query_array_format"
-        )
-        return PreparedRequest(
-            method=self.method,
-            url=url,
-            query=tuple(encoded),
-            headers=headers,
-            content=content,
-        )
-
-    def _render_url(self, variables: Mapping[str, Any]) -> str:
-        path = self._path
-        path_template = self._path_template
-        if not isinstance(path_template, str):
-            raise ConfigError(
-                f"path must be a string, received {type(path_template).__name__}",
-                f"{path}.path",
-            )
-        path_variables = variables
-        if variables.get("id") is not None:
-            path_variables = {**variables, "id": encode_path_value(variables["id"])}
-        rendered_path = str(
-            _render_text(
-                self._path_renderer, path_template, path_variables, f"{path}.path"
-            )
-        )
-        check_path(rendered_path, path_template, path=f"{path}.path")
-        if _is_absolute(rendered_path):
-            check_base_url(rendered_path, path=f"{path}.path")
-            if self._base_template:
-                base_url = self._render_base_url(variables)
-                check_same_origin(rendered_path, base_url, path=f"{path}.path")
-            return rendered_path
-        if not self._base_template:
-            raise ConfigError(
-                "base_url is missing: set it on the integration or on the method",
-                f"{path}.base_url",
-            )
-        return join_url(self._render_base_url(variables), rendered_path)
-
-    def _render_base_url(self, variables: Mapping[str, Any]) -> str:
-        template = self._base_template
-        if self._base_renderer is None:
-            return _render_base_url(template, variables, path=self._path)
-        base_path = f"{self._path}.base_url"
-        base_url = str(
-            self._base_renderer.render(variables, required=True, path=base_path)
-        )
-        return check_base_url(base_url, path=base_path, template=str(template))
-
-    def _render_query(self, variables: Mapping[str, Any]) -> dict[str, Any]:
-        query_path = f"{self._path}.query"
-        template = self._config.get("query")
-        if self._query is None or not template:
-            return render_query(template, variables, path=query_path)
-        rendered = _render_entries(self._query, template, variables, query_path)
-        if None in rendered.values():
-            return {key: value for key, value in rendered.items() if value is not None}
-        return rendered
-
-    def _render_headers(self, variables: Mapping[str, Any]) -> dict[str, str]:
-        headers_path = f"{self._path}.headers"
-        template = self._config.get("headers")
-        if self._headers is None or template is None:
-            return render_headers(template, variables, path=headers_path)
-        rendered = _render_entries(self._headers, template, variables, headers_path)
-        return _header_text(rendered)
-
-
-def _compile_if_text(template: Any) -> CompiledTemplate | None:
-    return CompiledTemplate(template) if type(template) is str else None
-
-
-def _compile_entries(template: Any) -> CompiledTemplate | None:
-    return CompiledTemplate(template) if type(template) is dict else None
-
-
-def _render_text(
-    compiled: CompiledTemplate | None,
-    template: str,
-    variables: Mapping[str, Any],
-    path: str,
-) -> Any:
-    if compiled is None:
-        return render(template, variables, required=True, path=path)
-    return compiled.render(variables, required=True, path=path)
-
-
-def _render_entries(
-    compiled: CompiledTemplate,
-    template: Mapping[str, Any],
-    variables: Mapping[str, Any],
-    path: str,
-) -> dict[str, Any]:
-    """Render headers or query entries, dropping those with missing values.
-
-    The compiled render in required mode succeeds when every value is
-    present. Otherwise `render_optional` walks the template again
-    to find and drop what is missing.
-    """
-    try:
-        rendered: dict[str, Any] = compiled.render(variables, required=True, path=path)
-    except PlaceholderError:
-        rendered = render_optional(dict(template), variables, path=path)
-    return rendered
 
 
 def _render_base_url(template: Any, variables: Mapping[str, Any], *, path: str) -> str:

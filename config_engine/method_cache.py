@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
-from config_engine.http import RequestTemplate
 from config_engine.merge import method_config
 from config_engine.pagination import Pagination
+from config_engine.request_template import RequestTemplate
 
 # Each entry keeps its whole config alive, so the bound is small. It is an
 # estimate of the methods that one engine runs in turn, not a measured size.

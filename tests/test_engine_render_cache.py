@@ -18,9 +18,10 @@ import pytest
 
 from config_engine.engine import Engine, EngineLimits, _authorization_block
 from config_engine.errors import ConfigError, PlaceholderError
-from config_engine.http import RequestTemplate, build_request, request_variables
+from config_engine.http import request_variables
 from config_engine.method_cache import MethodCache
 from config_engine.placeholders import CompiledTemplate
+from config_engine.request_template import RequestTemplate, build_request
 from tests.upstream.helpers import RecordingSleep, echo_config
 from tests.upstream.vendor import Vendor
 

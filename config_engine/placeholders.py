@@ -51,6 +51,7 @@ from typing import Any, Final
 from config_engine.display import short_repr
 from config_engine.errors import ConfigError, PlaceholderError
 from config_engine.js_values import _cast
+
 # Re-exported, because callers import to_js_string from this module.
 from config_engine.js_values import to_js_string as to_js_string
 

@@ -690,7 +690,8 @@ class _DeferredSecrets(Collection[str]):
 
     Collecting them walks the whole account context, and most requests are
     never described or redacted, so a request carries this view instead of
-    the values. It reads the context when first used, as `Redactor` does.
+    the values. It reads the context when first used, as `Redactor` does,
+    so a context changed in place before then is read as changed.
     """
 
     __slots__ = ("_redactor", "_values")

@@ -5,15 +5,37 @@ validate with ``GET /me`` against the loopback upstream of `bench.upstream`,
 which responds after 20 ms. Each round revalidates all of them in one
 mutation, timed at the client, and then reads the upstream's counters: the
 requests served and the maximum in flight per integration.
+
+`make bench` runs this workload among the others. ``python -m
+bench.revalidation`` runs it alone, on the databases and with the dataset
+size and rounds of the BENCH_* settings (see `bench.settings`), and prints
+the summary of each database as JSON. BENCH_ACCOUNTS=5000 keeps the dataset
+build short, because the revalidation installs always get their 2,000
+accounts. BENCH_PROFILE_SECONDS, when set, samples the server with py-spy
+for that many seconds from the start of the first round and writes the
+stacks in py-spy's raw format to the work folder.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
 import statistics
+import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench import databases, dataset, profile, servers
+from bench.databases import PreparedDatabase
+from bench.settings import BenchSettings
+from db.crypto import KeyRing, use_keyring
+from graphql_api.settings import DEFAULT_LIFECYCLE_CONCURRENCY
 
 REVALIDATE = """
 mutation Revalidate($input: RevalidateIntegratedAccountsInput!) {
@@ -108,3 +130,82 @@ def summarise(rounds: list[dict[str, Any]], cap: int) -> dict[str, Any]:
         "max_in_flight_total": max(r["max_in_flight_total"] for r in rounds),
         "rounds": rounds,
     }
+
+
+# -- Running this workload alone ----------------------------------------------
+
+
+def main() -> int:
+    """Run the revalidation rounds on every BENCH_DATABASES database."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    settings = BenchSettings.from_env()
+    use_keyring(KeyRing.from_setting(dataset.SECRET_KEY))
+    summaries = {
+        database: _measure(database, settings) for database in settings.databases
+    }
+    json.dump(_without_rounds(summaries), sys.stdout, indent=2)
+    print()
+    return 0
+
+
+def _measure(database: str, settings: BenchSettings) -> dict[str, Any]:
+    work_dir = settings.work_dir / f"revalidation-{database}"
+    catalog = dataset.make_catalog()
+    installs = [str(install.id) for install in catalog.revalidation_installs]
+    expected = len(installs) * dataset.REVALIDATION_ACCOUNTS_PER_INSTALL
+    with contextlib.ExitStack() as stack:
+        prepared = stack.enter_context(_prepared(database, settings, work_dir))
+        environment = servers.server_environment(prepared.url, settings.log_level)
+        upstream = stack.enter_context(servers.start_upstream(work_dir, environment))
+        asyncio.run(databases.point_at_upstream(prepared.url, upstream.base_url))
+        server = stack.enter_context(
+            servers.start_graphql_server(work_dir, environment)
+        )
+        rounds = []
+        for round_number in range(settings.rounds):
+            recorder = None
+            stacks = work_dir / "revalidation-stacks.txt"
+            if round_number == 0 and settings.profile_seconds:
+                recorder = profile.start_recording(
+                    server.pid, settings.profile_seconds, stacks
+                )
+            rounds.append(
+                run_round(
+                    server.base_url,
+                    upstream.base_url,
+                    catalog.token,
+                    installs,
+                    expected,
+                )
+            )
+            if recorder is not None:
+                profile.finish_recording(recorder, stacks)
+    return summarise(rounds, DEFAULT_LIFECYCLE_CONCURRENCY)
+
+
+@contextlib.contextmanager
+def _prepared(
+    database: str, settings: BenchSettings, work_dir: Path
+) -> Iterator[PreparedDatabase]:
+    if database == "sqlite":
+        yield databases.sqlite_copy(
+            settings.cache_dir, work_dir / "api.db", settings.accounts
+        )
+        return
+    with databases.postgres_copy(settings.cache_dir, settings.accounts) as prepared:
+        yield prepared
+
+
+def _without_rounds(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        database: {key: value for key, value in summary.items() if key != "rounds"}
+        | {"rates": [r["accounts_per_second"] for r in summary["rounds"]]}
+        for database, summary in summaries.items()
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -199,6 +199,27 @@ def test_leased_accounts_are_skipped(
     assert row.lease_id == "f" * 32
 
 
+def test_config_that_cannot_run_releases_lease(
+    client: GraphQLClient, seeder: Seeder, upstream: Vendor
+) -> None:
+    installed = install(seeder, api_key_config(upstream, credentials="not an object"))
+    [account] = seed_accounts(
+        seeder, installed, {"api_key": API_KEY}, 1, status="validation_error"
+    )
+
+    payload = revalidate_many(client, installed.token)
+
+    row = seeder.get(models.IntegratedAccount, account.id)
+    assert payload["matchedCount"] == 1
+    assert payload["revalidatedCount"] == 0
+    assert counts(payload["errorCounts"], "code") == {"INVALID_CONFIG": 1}
+    assert upstream.hits("/api/me") == []
+    assert row is not None
+    assert row.status == "validation_error"
+    assert row.lease_id is None
+    assert row.lease_expires_at is None
+
+
 def test_invalid_filter_is_a_user_error(
     client: GraphQLClient, seeder: Seeder, upstream: Vendor
 ) -> None:
@@ -249,10 +270,14 @@ def test_rate_limit_pauses_the_integration(
     capped: tuple[Seeder, GraphQLClient], upstream: Vendor
 ) -> None:
     seeder, client = capped
+    # The second request is already in flight when the first gets the 429.
+    # Its slow reply gives the server half a second to pause the lane before
+    # that worker takes its next account, even on a loaded machine.
     upstream.script(
         "/api/me",
         Reply(429, json={}, headers={"Retry-After": "1"}),
-        Reply(200, json={"id": "me"}, delay=0.2),
+        Reply(200, json={"id": "me"}, delay=0.5),
+        Reply(200, json={"id": "me"}, delay=0.05),
     )
     installed = install(seeder, api_key_config(upstream))
     seed_accounts(seeder, installed, {"api_key": API_KEY}, 6)

@@ -1,6 +1,6 @@
 """Lease renewals racing bulk result writes on the same leased rows.
 
-A bulk revalidation renews its lease with one UPDATE by ``lease_id`` while
+A bulk revalidation renews its lease with one UPDATE of many rows while
 its result writer updates the same rows one by one, in the order that the
 runs finished. On PostgreSQL each statement locks rows in the order it
 reaches them, so without a common lock order the two transactions can each
@@ -26,12 +26,12 @@ from config_engine.engine import Engine
 from db.enums import IntegratedAccountStatus as Status
 from db.session import Database
 from graphql_api.lifecycle import lease as leases
-from graphql_api.lifecycle.bulk import (
-    _READ_COLUMNS,
+from graphql_api.lifecycle.bulk import _READ_COLUMNS
+from graphql_api.lifecycle.bulk_results import (
     BulkResult,
-    _Done,
-    _Item,
-    _ResultWriter,
+    ClaimedAccount,
+    FinishedRun,
+    ResultWriter,
 )
 from graphql_api.lifecycle.lease import ACCOUNT, Lease
 from graphql_api.lifecycle.outcome import Operation, Outcome
@@ -43,7 +43,8 @@ ACCOUNT_COUNT = 240
 ROUNDS = 12
 # Result writers per round, each with its own share of the rows.
 WRITERS = 3
-# Renewal loops per round, each on its own connection.
+# Renewal loops per round, each on its own connection: one finds the rows by
+# lease id and one by account ids.
 RENEWERS = 2
 LEASE_SECONDS = 300.0
 CONFIGS = Configs({"base_url": "http://127.0.0.1:9/api"}, {})
@@ -100,20 +101,27 @@ async def _read_rows(database: Database) -> dict[uuid.UUID, dict[str, Any]]:
 
 def _results(
     rows: Sequence[dict[str, Any]], engine: Engine, marker: str
-) -> list[_Done]:
+) -> list[FinishedRun]:
     """Build finished runs that keep each status and set `marker` as last_error."""
     target = RunTarget(CONFIGS.integration, None, None, False)
     outcome = Outcome(Status.VALIDATION_ERROR, marker)
     return [
-        _Done(_Item(row, CONFIGS), AccountRun(engine, target, {}), outcome)
+        FinishedRun(
+            ClaimedAccount(row, CONFIGS), AccountRun(engine, target, {}), outcome
+        )
         for row in rows
     ]
 
 
-async def _renew_until(database: Database, lease: Lease, done: asyncio.Event) -> int:
+async def _renew_until(
+    database: Database,
+    lease: Lease,
+    account_ids: list[uuid.UUID] | None,
+    done: asyncio.Event,
+) -> int:
     renewals = 0
     while not done.is_set():
-        await leases.renew(database, lease)
+        await leases.renew(database, lease, account_ids)
         renewals += 1
     return renewals
 
@@ -123,21 +131,29 @@ async def _race_round(
     engine: Engine,
     lease: Lease,
     rows: list[dict[str, Any]],
+    account_ids: list[uuid.UUID],
     marker: str,
 ) -> int:
-    """Write results for `rows` in shares while renewals run, and count renewals."""
-    writer = _ResultWriter(database, lease, BulkResult())
+    """Write results for `rows` in shares while renewals run, and count renewals.
+
+    One renewal loop finds the rows by ``lease_id`` alone and the other by
+    the ids of every account, as a bulk run does.
+    """
+    writer = ResultWriter(database, lease, BulkResult(), set())
     shares = [rows[index::WRITERS] for index in range(WRITERS)]
     writes_done = asyncio.Event()
     renewers = [
-        asyncio.create_task(_renew_until(database, lease, writes_done))
-        for _ in range(RENEWERS)
+        asyncio.create_task(_renew_until(database, lease, ids, writes_done))
+        for ids in (None, account_ids)
     ]
     try:
         # `flush` takes the writer's lock and would write the shares one after
-        # another, so each share calls `_write` to let the transactions overlap.
+        # another, so each share calls `write_batch` to let them overlap.
         await asyncio.gather(
-            *(writer._write(_results(share, engine, marker)) for share in shares)
+            *(
+                writer.write_batch(_results(share, engine, marker), [])
+                for share in shares
+            )
         )
     finally:
         writes_done.set()
@@ -162,7 +178,9 @@ async def test_renewals_and_result_writes_never_deadlock(
         written = rows[: len(rows) // 2]
         marker = f"round {round_number}"
 
-        renewals += await _race_round(database, engine, lease, written, marker)
+        renewals += await _race_round(
+            database, engine, lease, written, account_ids, marker
+        )
 
         stored = await _read_rows(database)
         async with database.read_session() as session:

@@ -10,6 +10,10 @@ PostgreSQL alike.
 A live run renews its lease (see `LeaseKeeper`), so a lease expires only
 when its process stopped. Recovery (`graphql_api.lifecycle.recovery`) and
 later claims treat an expired lease as free.
+
+Renewal and release find the held rows by id whenever the caller passes
+them, because no index covers ``lease_id``. A scan of a large account table by
+``lease_id`` would hold SQLite's write lock for its whole length.
 """
 
 from __future__ import annotations
@@ -17,12 +21,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models
@@ -34,6 +38,9 @@ ACCOUNT = models.IntegratedAccount.__table__  # type: ignore[attr-defined]
 # Polling delays while waiting for another run's lease, in seconds.
 FIRST_POLL_DELAY = 0.02
 MAX_POLL_DELAY = 0.5
+# Maximum account ids in the IN list of one renewal or release statement,
+# well below the bound-parameter limits of SQLite (32,766) and asyncpg (32,767).
+IDS_PER_STATEMENT = 1000
 
 
 def new_lease_id() -> str:
@@ -57,11 +64,16 @@ def released_values() -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """A claimed lease: its id, its operation and how long it lasts."""
+    """A claimed lease: its id, its operation and how long it lasts.
+
+    `account_id` is the one account of a single-account run. It is None for
+    a bulk run, which passes the ids that it holds to `renew` and `release`.
+    """
 
     lease_id: str
     operation: str
     seconds: float
+    account_id: uuid.UUID | None = None
 
     def expiry(self, now: datetime | None = None) -> datetime:
         """Return when the lease expires if it is renewed at `now`."""
@@ -72,7 +84,7 @@ async def claim(
     database: Database, account_id: uuid.UUID, operation: str, seconds: float
 ) -> Lease | None:
     """Claim the lease of one account, or return None while another run holds it."""
-    lease = Lease(new_lease_id(), operation, seconds)
+    lease = Lease(new_lease_id(), operation, seconds, account_id)
     async with database.write_session() as session:
         claimed = await claim_in_session(session, [account_id], lease)
     return lease if claimed else None
@@ -88,8 +100,10 @@ async def lock_in_id_order(
     their rows in opposite orders and deadlock. Every multi-row writer of
     leased rows takes its locks here first, always in id order. SQLite has no
     row locks (its write transaction locks the database), so SQLAlchemy
-    leaves FOR UPDATE out there.
+    leaves FOR UPDATE out there, and this function skips the query.
     """
+    if session.get_bind().dialect.name == "sqlite":
+        return
     await session.execute(
         select(ACCOUNT.c.id).where(condition).order_by(ACCOUNT.c.id).with_for_update()
     )
@@ -114,27 +128,72 @@ async def claim_in_session(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def release(database: Database, lease: Lease) -> None:
-    """Release every account that `lease` still holds, changing nothing else."""
+async def release(
+    database: Database,
+    lease: Lease,
+    account_ids: Collection[uuid.UUID] | None = None,
+) -> None:
+    """Release the accounts that `lease` still holds, changing nothing else.
+
+    The rows are looked up as `held_row_conditions` describes.
+    """
+    conditions = list(held_row_conditions(lease, account_ids))
+    if not conditions:
+        return
     async with database.write_session() as session:
-        await lock_in_id_order(session, ACCOUNT.c.lease_id == lease.lease_id)
-        await session.execute(
-            update(ACCOUNT)
-            .where(ACCOUNT.c.lease_id == lease.lease_id)
-            .values(**released_values())
-        )
+        for condition in conditions:
+            await lock_in_id_order(session, condition)
+            await session.execute(
+                update(ACCOUNT).where(condition).values(**released_values())
+            )
 
 
-async def renew(database: Database, lease: Lease) -> int:
-    """Push back the expiry of every account `lease` holds; return their count."""
+async def renew(
+    database: Database,
+    lease: Lease,
+    account_ids: Collection[uuid.UUID] | None = None,
+) -> int:
+    """Push back the expiry of the accounts that `lease` holds; return their count.
+
+    The rows are looked up as `held_row_conditions` describes.
+    """
+    conditions = list(held_row_conditions(lease, account_ids))
+    if not conditions:
+        return 0
+    renewed = 0
     async with database.write_session() as session:
-        await lock_in_id_order(session, ACCOUNT.c.lease_id == lease.lease_id)
-        result = await session.execute(
-            update(ACCOUNT)
-            .where(ACCOUNT.c.lease_id == lease.lease_id)
-            .values(lease_expires_at=lease.expiry())
-        )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+        expiry = lease.expiry()
+        for condition in conditions:
+            await lock_in_id_order(session, condition)
+            result = await session.execute(
+                update(ACCOUNT).where(condition).values(lease_expires_at=expiry)
+            )
+            renewed += int(result.rowcount)  # type: ignore[attr-defined]
+    return renewed
+
+
+def held_row_conditions(
+    lease: Lease, account_ids: Collection[uuid.UUID] | None
+) -> Iterator[ColumnElement[bool]]:
+    """Yield the conditions that together match the rows that `lease` holds.
+
+    The rows are looked up by id: the lease's own `account_id`, else
+    `account_ids` in id-ordered slices of `IDS_PER_STATEMENT`, so that the
+    row locks of consecutive statements follow id order too. Only when both
+    are None does one condition match by ``lease_id`` alone, which scans the
+    table.
+    """
+    held = ACCOUNT.c.lease_id == lease.lease_id
+    if lease.account_id is not None:
+        yield and_(ACCOUNT.c.id == lease.account_id, held)
+        return
+    if account_ids is None:
+        yield held
+        return
+    ordered = sorted(account_ids)
+    for start in range(0, len(ordered), IDS_PER_STATEMENT):
+        batch = ordered[start : start + IDS_PER_STATEMENT]
+        yield and_(ACCOUNT.c.id.in_(batch), held)
 
 
 class LeaseKeeper(Periodic):
@@ -142,15 +201,28 @@ class LeaseKeeper(Periodic):
 
     Use it around the upstream calls of a run. A failed renewal is logged and
     retried at the next tick, while the lease still has two thirds of its
-    time left.
+    time left. A bulk run passes the live set of ids that it holds as
+    `account_ids`, and each renewal reads it afresh.
     """
 
-    def __init__(self, database: Database, lease: Lease) -> None:
+    def __init__(
+        self,
+        database: Database,
+        lease: Lease,
+        account_ids: Collection[uuid.UUID] | None = None,
+    ) -> None:
         super().__init__(
             lease.seconds / 3,
-            lambda: renew(database, lease),
+            lambda: renew(database, lease, _snapshot(account_ids)),
             f"lease_renewal_failed lease_id={lease.lease_id}",
         )
+
+
+def _snapshot(
+    account_ids: Collection[uuid.UUID] | None,
+) -> list[uuid.UUID] | None:
+    # The bulk run changes its set while a renewal awaits the database.
+    return None if account_ids is None else list(account_ids)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -45,6 +45,7 @@ from db.session import Database
 from graphql_api.auth import authenticate
 from graphql_api.compiled.reads import CompiledReads
 from graphql_api.context import RequestContext
+from graphql_api.document_cache import parse_cached
 from graphql_api.errors import AuthenticationError, ErrorCode, error_body
 from graphql_api.event_feed import EventFeed, register_feed
 from graphql_api.graphiql import graphiql_asset_routes, graphiql_page, wants_graphiql
@@ -58,6 +59,7 @@ from graphql_api.http_request import (
     params_from_query_string,
 )
 from graphql_api.schema import schema
+from graphql_api.security.limits import current_security_settings
 from graphql_api.settings import Settings
 from graphql_api.subscriptions import SubscriptionHandler
 
@@ -298,9 +300,18 @@ async def _read_params(request: Request) -> GraphQLParams:
 async def _execute(
     params: GraphQLParams, method: str, context: RequestContext
 ) -> ExecutionResult:
-    # NOTE: strawberry 0.341 runs the first operation of a document that has
-    # several when `operationName` is missing, where the GraphQL specification
-    # requires a request error.
+    if params.operation_name is None and _operation_count(params.query) > 1:
+        # Strawberry 0.341 would run the first one; the GraphQL specification
+        # requires a request error.
+        return ExecutionResult(
+            data=None,
+            errors=[
+                GraphQLError(
+                    _operation_not_found_message(None),
+                    extensions={"code": ErrorCode.BAD_REQUEST.value},
+                )
+            ],
+        )
     allowed = {OperationType.QUERY}
     if method == "POST":
         allowed.add(OperationType.MUTATION)
@@ -325,6 +336,23 @@ async def _execute(
                 )
             ],
         )
+
+
+def _operation_count(query: str) -> int:
+    """Count the operations of a document; 0 when it does not parse.
+
+    The parse goes through the document cache with the token limit that
+    `QueryLimits` applies, so the executor finds the same cached document.
+    """
+    options = {"max_tokens": current_security_settings().max_tokens}
+    try:
+        document = parse_cached(query, options)
+    except GraphQLError:
+        return 0
+    return sum(
+        isinstance(definition, OperationDefinitionNode)
+        for definition in document.definitions
+    )
 
 
 def _operation_type_error(operation_type: OperationType) -> HTTPRequestError:

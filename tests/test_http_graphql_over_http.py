@@ -104,6 +104,11 @@ def test_query_gets_graphql_response_when_accepted(http: httpx.Client) -> None:
             "BAD_REQUEST",
             id="unknown-operation-name",
         ),
+        pytest.param(
+            {"query": "query A { __typename } query B { __typename }"},
+            "BAD_REQUEST",
+            id="several-operations-without-name",
+        ),
     ],
 )
 @pytest.mark.parametrize(
@@ -124,6 +129,17 @@ def test_request_error_has_no_data(
     assert "data" not in document
     [error] = document["errors"]
     assert error["extensions"]["code"] == code
+
+
+def test_operation_name_picks_one_of_several(http: httpx.Client) -> None:
+    body = {
+        "query": "query A { a: __typename } query B { b: __typename }",
+        "operationName": "B",
+    }
+
+    response = _post(http, body, accept=JSON)
+
+    assert response.json()["data"] == {"b": "Query"}
 
 
 def test_field_error_keeps_data_and_200(http: httpx.Client) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import httpx
 from sqlalchemy import ColumnElement, select
@@ -55,12 +55,23 @@ logger = logging.getLogger("graphql_api.lifecycle")
 # Accounts claimed per UPDATE, and the maximum number of claimed accounts that
 # wait for a worker.
 CHUNK_SIZE = 500
+# Accounts in the first claim. It is smaller, so that the upstream requests
+# start before a whole chunk has been claimed and read.
+FIRST_CHUNK_SIZE = 100
 # The account columns that a run reads. `last_action_result` is only written, so
 # reading and decrypting it would be wasted work.
 _READ_COLUMNS = tuple(name for name in PAYLOAD_COLUMNS if name != "last_action_result")
 _POST_INSTALL_DUE = frozenset(
     {Status.CONNECTING.value, Status.POST_INSTALL_ERROR.value}
 )
+
+
+def _chunks(ids: list[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
+    """Split `ids` into `FIRST_CHUNK_SIZE` ids, then slices of `CHUNK_SIZE`."""
+    if ids:
+        yield ids[:FIRST_CHUNK_SIZE]
+    for start in range(FIRST_CHUNK_SIZE, len(ids), CHUNK_SIZE):
+        yield ids[start : start + CHUNK_SIZE]
 
 
 class _Lane:
@@ -144,9 +155,9 @@ class BulkRevalidation:
         keeper = LeaseKeeper(self.database, self.lease, self._held_ids)
         async with keeper, self._writer:
             try:
-                for start in range(0, len(ids), CHUNK_SIZE):
+                for chunk in _chunks(ids):
                     await self._room.wait()
-                    for item in await self._claim(ids[start : start + CHUNK_SIZE]):
+                    for item in await self._claim(chunk):
                         self._enqueue(item)
                 for lane in self._lanes.values():
                     await lane.close()

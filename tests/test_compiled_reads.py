@@ -362,6 +362,71 @@ def test_walking_every_page_matches_executor(
     assert len(seen) == len(set(seen)) == ACCOUNTS
 
 
+BACKWARD = """
+query Back(
+  $last: Int, $before: String, $after: String, $orderBy: [IntegratedAccountOrder!]
+) {
+  integratedAccounts(last: $last, before: $before, after: $after, orderBy: $orderBy) {
+    edges { cursor node { id tenantId } }
+    pageInfo { startCursor endCursor hasNextPage hasPreviousPage }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        pytest.param(None, id="newest-first"),
+        pytest.param(
+            [{"field": "STATUS", "direction": "DESC"}, {"field": "UPDATED_AT"}],
+            id="mixed",
+        ),
+    ],
+)
+def test_walking_backward_matches_executor(
+    client: GraphQLClient,
+    twin: GraphQLClient,
+    live_server: LiveServer,
+    tenant: Tenant,
+    order: list[dict[str, str]] | None,
+) -> None:
+    before = None
+    seen: list[str] = []
+    for _page in range(10):
+        variables = {"last": 9, "before": before, "orderBy": order}
+        response, served = _compare(
+            client, twin, live_server, BACKWARD, variables, tenant.team_token
+        )
+        assert served
+        page = response.json()["data"]["integratedAccounts"]
+        seen[:0] = [edge["node"]["id"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasPreviousPage"]:
+            break
+        before = page["pageInfo"]["startCursor"]
+
+    assert len(seen) == len(set(seen)) == ACCOUNTS
+
+
+def test_window_between_two_cursors_matches_executor(
+    client: GraphQLClient, twin: GraphQLClient, live_server: LiveServer, tenant: Tenant
+) -> None:
+    page = client.data(
+        "query { integratedAccounts(first: 30) { edges { cursor } } }",
+        token=tenant.team_token,
+    )["integratedAccounts"]["edges"]
+    variables = {"after": page[3]["cursor"], "before": page[20]["cursor"], "last": 5}
+
+    response, served = _compare(
+        client, twin, live_server, BACKWARD, variables, tenant.team_token
+    )
+
+    assert served
+    info = response.json()["data"]["integratedAccounts"]["pageInfo"]
+    assert info["hasNextPage"] is True
+    assert info["hasPreviousPage"] is True
+
+
 def test_environment_token_reads_its_environment_only(
     client: GraphQLClient, twin: GraphQLClient, live_server: LiveServer, tenant: Tenant
 ) -> None:
@@ -458,7 +523,8 @@ def test_new_rows_are_read_at_once(
             id="directive",
         ),
         pytest.param(
-            "{ integratedAccounts(last: 2) { nodes { id } } }", id="backward-page"
+            "{ integratedAccounts(first: 2, last: 2) { nodes { id } } }",
+            id="first-and-last",
         ),
         pytest.param(
             "{ integratedAccounts { nodes { id } } environments { nodes { id } } }",

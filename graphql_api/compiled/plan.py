@@ -83,6 +83,7 @@ class Plan:
     needs_cursors: bool = False
     needs_total_count: bool = False
     needs_previous_page: bool = False
+    needs_next_page: bool = False
     id_index: int = -1
 
 
@@ -268,6 +269,8 @@ class _Builder:
                 self.plan.needs_cursors = True
             if name == "hasPreviousPage":
                 self.plan.needs_previous_page = True
+            if name == "hasNextPage":
+                self.plan.needs_next_page = True
             entries.append((field_key, name))
         return PageInfoPlan(key, tuple(entries))
 

@@ -42,7 +42,7 @@ from graphql_api.compiled.statement import (
     ACCOUNT_RULES,
     NeedsExecutor,
     Statement,
-    after_condition,
+    beyond,
     filter_condition,
     order_clause,
     order_columns,
@@ -89,8 +89,10 @@ class _Request:
     """The validated arguments of one page request."""
 
     limit: int
+    backward: bool
     keys: tuple[SortKey, ...]
     after: CursorPosition | None
+    before: CursorPosition | None
     filter: Mapping[str, Any] | None
 
 
@@ -154,7 +156,6 @@ class CompiledReads:
     async def _serve(
         self, plan: Plan, request: _Request, cost: int, token_hash: str
     ) -> bytes | None:
-        assert self.reader is not None
         now = datetime.now(UTC)
         sql, parameters, sort_start = self._page_sql(plan, request, token_hash, now)
         rows = await self._fetch(sql, parameters)
@@ -162,14 +163,24 @@ class CompiledReads:
             return None
         has_more = len(rows) > request.limit
         rows = rows[: request.limit]
+        if request.backward:
+            rows.reverse()
+        has_next, has_previous = has_more, False
+        if request.backward:
+            has_next, has_previous = False, has_more
+            if plan.needs_next_page and request.before is not None:
+                has_next = await self._exists_outside(
+                    request, request.before, token_hash, now, forward=False
+                )
+        elif plan.needs_previous_page and request.after is not None:
+            has_previous = await self._exists_outside(
+                request, request.after, token_hash, now, forward=True
+            )
         total: int | None = None
         if plan.needs_total_count:
             total = await self._count(request, token_hash, now)
-        previous = False
-        if plan.needs_previous_page and request.after is not None:
-            previous = await self._exists_before(request, token_hash, now)
         page = _Page(plan, request, self.dialect, rows, sort_start)
-        connection = page.connection(has_more, previous, total)
+        connection = page.connection(has_next, has_previous, total)
         settings = current_security_settings()
         body = {
             "data": {plan.root_key: connection},
@@ -194,12 +205,13 @@ class CompiledReads:
         conditions = self._where(statement, request, token_hash, now)
         columns = order_columns(request.keys, ACCOUNT_ALIAS)
         descending = with_id(request.keys)
-        if request.after is not None:
-            conditions.append(
-                after_condition(
-                    statement, request.keys, columns, descending, request.after
+        for position, forward in ((request.after, True), (request.before, False)):
+            if position is not None:
+                conditions.append(
+                    beyond(statement, columns, descending, position, forward=forward)
                 )
-            )
+        # A backward page reads the order in reverse from its `before` end.
+        reading = [down != request.backward for down in descending]
         joins = "".join(
             f" LEFT JOIN {joined.table} {joined.alias} "
             f"ON {joined.alias}.id = {ACCOUNT_ALIAS}.{joined.foreign_key}"
@@ -209,13 +221,12 @@ class CompiledReads:
         sql = (
             f"SELECT {', '.join(select_list)} FROM integrated_account {ACCOUNT_ALIAS}"
             f"{joins} WHERE {' AND '.join(f'({part})' for part in conditions)} "
-            f"ORDER BY {order_clause(columns, descending)} "
+            f"ORDER BY {order_clause(columns, reading)} "
             f"LIMIT {statement.bind(request.limit + 1)}"
         )
         return sql, statement.parameters, len(plan.columns)
 
     async def _count(self, request: _Request, token_hash: str, now: datetime) -> int:
-        assert self.reader is not None
         statement = Statement(self.dialect)
         conditions = self._where(statement, request, token_hash, now)
         sql = (
@@ -225,19 +236,29 @@ class CompiledReads:
         rows = await self._fetch(sql, statement.parameters)
         return int(rows[0][0])
 
-    async def _exists_before(
-        self, request: _Request, token_hash: str, now: datetime
+    async def _exists_outside(
+        self,
+        request: _Request,
+        position: CursorPosition,
+        token_hash: str,
+        now: datetime,
+        *,
+        forward: bool,
     ) -> bool:
-        assert self.reader is not None
-        assert request.after is not None
+        """Tell whether a row exists at or behind a cursor, seen from the page.
+
+        With `forward`, behind means at or before the `after` row (a
+        previous page exists); otherwise at or after the `before` row (a
+        next page exists). Sort keys are never NULL, so "not strictly
+        beyond the cursor" is exactly "at the cursor or behind it".
+        """
         statement = Statement(self.dialect)
         conditions = self._where(statement, request, token_hash, now)
         columns = order_columns(request.keys, ACCOUNT_ALIAS)
-        beyond = after_condition(
-            statement, request.keys, columns, with_id(request.keys), request.after
+        ahead = beyond(
+            statement, columns, with_id(request.keys), position, forward=forward
         )
-        # Sort keys are never NULL, so "not after the cursor" is "at or before".
-        conditions.append(f"NOT ({beyond})")
+        conditions.append(f"NOT ({ahead})")
         sql = (
             f"SELECT 1 FROM integrated_account {ACCOUNT_ALIAS} WHERE "
             + " AND ".join(f"({part})" for part in conditions)
@@ -289,10 +310,12 @@ def _request(
         arguments = get_argument_values(plan.field_definition, plan.field_node, coerced)
     except GraphQLError:
         raise NeedsExecutor from None
-    if arguments.get("last") is not None or arguments.get("before") is not None:
+    first, last = arguments.get("first"), arguments.get("last")
+    if first is not None and last is not None:
         raise NeedsExecutor
-    first = arguments.get("first")
-    limit = DEFAULT_PAGE_SIZE if first is None else first
+    backward = last is not None
+    size = last if backward else first
+    limit = DEFAULT_PAGE_SIZE if size is None else size
     # An empty page has no rows to prove the token valid.
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise NeedsExecutor
@@ -301,13 +324,20 @@ def _request(
         keys = sort_keys(
             [_Order(item["field"], item["direction"]) for item in order_by]
         )
-        after = arguments.get("after")
-        position = (
-            None if after is None else decode_cursor(after, ROOT_FIELD, keys, "after")
+        after, before = (
+            _position(arguments.get(name), keys, name) for name in ("after", "before")
         )
     except (BadUserInputError, KeyError, TypeError):
         raise NeedsExecutor from None
-    return _Request(limit, keys, position, arguments.get("filter"))
+    return _Request(limit, backward, keys, after, before, arguments.get("filter"))
+
+
+def _position(
+    cursor: str | None, keys: Sequence[SortKey], argument: str
+) -> CursorPosition | None:
+    if cursor is None:
+        return None
+    return decode_cursor(cursor, ROOT_FIELD, keys, argument)
 
 
 class _Page:

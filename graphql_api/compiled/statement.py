@@ -330,27 +330,32 @@ def order_clause(columns: Sequence[str], descending: Sequence[bool]) -> str:
     )
 
 
-def after_condition(
+def beyond(
     statement: Statement,
-    keys: Sequence[SortKey],
     columns: Sequence[str],
     descending: Sequence[bool],
     position: CursorPosition,
+    *,
+    forward: bool,
 ) -> str:
-    """Match rows strictly after the cursor's position in the order."""
+    """Match rows strictly after (`forward`) or strictly before a cursor's row.
+
+    `columns` and `descending` give the order, id last, as `order_columns`
+    and `with_id` return them.
+    """
     dialect = statement.dialect
     stored = [
         dialect.stored_time(value) if isinstance(value, datetime) else value
         for value in position.values
     ]
     values = [*stored, dialect.stored_id(position.row_id)]
-    del keys
     if len(set(descending)) == 1:
-        operator = "<" if descending[0] else ">"
+        operator = ">" if forward != descending[0] else "<"
         return f"({', '.join(columns)}) {operator} ({statement.bind_all(values)})"
     terms = []
     for index, (column, down) in enumerate(zip(columns, descending, strict=True)):
         prefix = [f"{columns[i]} = {statement.bind(values[i])}" for i in range(index)]
-        step = f"{column} {'<' if down else '>'} {statement.bind(values[index])}"
+        operator = ">" if forward != down else "<"
+        step = f"{column} {operator} {statement.bind(values[index])}"
         terms.append(" AND ".join([*prefix, step]))
     return " OR ".join(f"({term})" for term in terms)

@@ -50,9 +50,10 @@ from config_engine.http import (
     render_optional,
     send,
 )
+from config_engine.masking import secret_values
 from config_engine.placeholders import render
 from config_engine.rate_limit import parse_retry_after
-from config_engine.responses import Redactor, lookup_path, secret_values
+from config_engine.responses import Redactor, lookup_path
 
 logger = logging.getLogger("config_engine.oauth")
 

@@ -88,7 +88,8 @@ class SQLiteReader:
                 raise
             slots.all.add(connection)
             return connection
-        return await slots.idle.get()
+        idle: aiosqlite.Connection = await slots.idle.get()
+        return idle
 
     async def _release(self, connection: aiosqlite.Connection, healthy: bool) -> None:
         if healthy:

@@ -49,7 +49,7 @@ from graphql_api.compiled.statement import (
     token_scope,
     with_id,
 )
-from graphql_api.compiled.values import Dialect, Unreadable
+from graphql_api.compiled.values import Dialect, Unbindable, Unreadable
 from graphql_api.document_cache import LRUCache
 from graphql_api.errors import AuthenticationError, BadUserInputError
 from graphql_api.pagination import (
@@ -147,7 +147,7 @@ class CompiledReads:
             cost = _checked_cost(self.schema, document, operation_name, variables)
             request = _request(self.schema, plan, variables)
             return await self._serve(plan, request, cost, hash_token(token))
-        except (AuthenticationError, NeedsExecutor, Unreadable):
+        except (AuthenticationError, NeedsExecutor, Unbindable, Unreadable):
             return None
         except Exception:
             logger.warning("compiled_read_failed", exc_info=True)

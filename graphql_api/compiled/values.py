@@ -8,7 +8,8 @@ PostgreSQL. Reading turns each stored value into the JSON value that the
 GraphQL types serialize, so that both read paths return the same bytes.
 
 A reader raises `Unreadable` for a value it cannot convert exactly (an enum
-value that the schema does not know, a timestamp in another format), and the
+value that the schema does not know, a timestamp in another format), and
+binding raises `Unbindable` for a request value without a stored form. The
 request then runs through the GraphQL executor, which reports it as usual.
 """
 
@@ -20,8 +21,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-# How SQLAlchemy stores a `DateTime` on SQLite: always six fractional digits.
-SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+# Length of a `DateTime` as SQLAlchemy stores it on SQLite, with a four-digit
+# year and six fractional digits.
 _SQLITE_TIME_LENGTH = len("2024-01-01 00:00:00.000000")
 
 Reader = Callable[[Any], Any]
@@ -29,6 +30,10 @@ Reader = Callable[[Any], Any]
 
 class Unreadable(Exception):
     """Raised for a stored value that the compiled read cannot convert exactly."""
+
+
+class Unbindable(Exception):
+    """Raised for a request value without a stored form, such as a time past 9999."""
 
 
 class Dialect:
@@ -52,9 +57,20 @@ class Dialect:
         return value.hex if self.sqlite else value
 
     def stored_time(self, value: datetime) -> Any:
-        """Return an aware timestamp as the `UTCDateTime` column type stores it."""
-        utc = value.astimezone(UTC)
-        return utc.strftime(SQLITE_TIME_FORMAT) if self.sqlite else utc
+        """Return an aware timestamp as the `UTCDateTime` column type stores it.
+
+        Raises Unbindable for a time that falls outside the years 1 to 9999
+        once converted to UTC.
+        """
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:
+            raise Unbindable(f"timestamp {value!r} is out of range in UTC") from None
+        if not self.sqlite:
+            return utc
+        # `isoformat` pads the year to four digits, as SQLAlchemy's SQLite
+        # storage format does, where `strftime("%Y")` on glibc prints "999".
+        return utc.replace(tzinfo=None).isoformat(" ", timespec="microseconds")
 
     def stored_bool(self, value: bool) -> Any:
         """Return a boolean as the column stores it."""

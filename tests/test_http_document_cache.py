@@ -54,7 +54,9 @@ def test_repeated_query_is_parsed_once(client: GraphQLClient, tenant: Tenant) ->
     client.data(query, token=tenant.team_token)
 
     after = documents.info()
-    assert after.hits == before.hits + 1
+    # Served from the cache (the view and the executor each look it up).
+    assert after.hits > before.hits
+    assert after.misses == before.misses
     assert after.size == before.size
 
 

@@ -10,6 +10,7 @@ the compared request.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import re
@@ -20,10 +21,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from sqlalchemy import make_url
 
 from db import models
 from db.enums import IntegratedAccountStatus
 from db.types import utc_now
+from graphql_api.compiled.drivers import open_reader
 from graphql_api.settings import Settings
 from tests.cli_support import TEST_SECRET_KEY
 from tests.conftest import (
@@ -662,3 +665,30 @@ def test_time_out_of_range_is_left_to_executor_quietly(
         _send(client, PAGE, variables, tenant.team_token)
 
     assert "compiled_read_failed" not in caplog.text
+
+
+# Seconds after which a read that waits for a connection counts as stuck.
+STUCK_AFTER_SECONDS = 30
+
+
+async def test_failed_read_frees_its_connection(database_url: str) -> None:
+    url = make_url(database_url)
+    reader = open_reader(url, 1)
+    assert reader is not None
+    # Each statement fails in a way that makes the reader close the
+    # connection: on SQLite any error, on PostgreSQL an error of the driver.
+    if url.get_backend_name() == "sqlite":
+        failing: tuple[str, list[Any]] = ("SELECT * FROM missing_table", [])
+    else:
+        failing = ("SELECT $1::int", ["not a number"])
+
+    try:
+        failed = asyncio.create_task(reader.fetch(*failing))
+        waiting = asyncio.create_task(reader.fetch("SELECT 1", []))
+        with pytest.raises(Exception, match=r"missing_table|invalid input"):
+            await failed
+        rows = await asyncio.wait_for(waiting, STUCK_AFTER_SECONDS)
+    finally:
+        await reader.close()
+
+    assert [tuple(row) for row in rows] == [(1,)]

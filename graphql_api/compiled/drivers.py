@@ -44,16 +44,18 @@ class Reader(Protocol):
 
 
 class _Slots:
-    """A bounded set of connections: idle ones in a queue, opened on demand."""
+    """A bounded set of connections: idle ones in a stack, opened on demand.
+
+    The semaphore counts checked-out connections. A connection is opened
+    only when no idle one is left, so checked-out plus idle connections
+    never exceed `size`. A waiter wakes whenever any connection is given
+    back, including one that is closed because its query failed.
+    """
 
     def __init__(self, size: int) -> None:
-        self.size = size
-        self.opened = 0
-        self.idle: asyncio.LifoQueue[Any] = asyncio.LifoQueue()
+        self.checkout = asyncio.Semaphore(size)
+        self.idle: list[Any] = []
         self.all: set[Any] = set()
-
-    def can_open(self) -> bool:
-        return self.opened < self.size
 
 
 class SQLiteReader:
@@ -75,35 +77,44 @@ class SQLiteReader:
 
     async def _acquire(self) -> aiosqlite.Connection:
         slots = self._slots
-        if slots.idle.empty() and slots.can_open():
-            slots.opened += 1
-            try:
-                connection = await aiosqlite.connect(self.path, timeout=30)
-                await connection.execute(
-                    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"
-                )
-                await connection.execute("PRAGMA query_only=ON")
-            except BaseException:
-                slots.opened -= 1
-                raise
-            slots.all.add(connection)
-            return connection
-        idle: aiosqlite.Connection = await slots.idle.get()
-        return idle
+        await slots.checkout.acquire()
+        try:
+            if slots.idle:
+                idle: aiosqlite.Connection = slots.idle.pop()
+                return idle
+            connection = await self._connect()
+        except BaseException:
+            slots.checkout.release()
+            raise
+        slots.all.add(connection)
+        return connection
+
+    async def _connect(self) -> aiosqlite.Connection:
+        connection = await aiosqlite.connect(self.path, timeout=30)
+        try:
+            await connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            await connection.execute("PRAGMA query_only=ON")
+        except BaseException:
+            await connection.close()
+            raise
+        return connection
 
     async def _release(self, connection: aiosqlite.Connection, healthy: bool) -> None:
-        if healthy:
-            self._slots.idle.put_nowait(connection)
-            return
-        await self._discard(connection)
+        try:
+            if healthy:
+                self._slots.idle.append(connection)
+            else:
+                await self._discard(connection)
+        finally:
+            self._slots.checkout.release()
 
     async def _discard(self, connection: aiosqlite.Connection) -> None:
         self._slots.all.discard(connection)
-        self._slots.opened -= 1
         with contextlib.suppress(Exception):
             await connection.close()
 
     async def close(self) -> None:
+        self._slots.idle.clear()
         for connection in list(self._slots.all):
             await self._discard(connection)
 
@@ -131,47 +142,44 @@ class PostgresReader:
             healthy = not connection.is_closed()
             raise
         finally:
-            await self._release(connection, healthy)
+            self._release(connection, healthy)
 
     async def _acquire(self) -> Any:
         import asyncpg
 
         slots = self._slots
-        while not slots.idle.empty():
-            connection = slots.idle.get_nowait()
-            if not connection.is_closed():
-                return connection
-            self._forget(connection)
-        if slots.can_open():
-            slots.opened += 1
-            try:
-                connection = await asyncpg.connect(
-                    self._dsn,
-                    server_settings={"application_name": APPLICATION_NAME},
-                )
-            except BaseException:
-                slots.opened -= 1
-                raise
-            slots.all.add(connection)
-            return connection
-        return await slots.idle.get()
+        await slots.checkout.acquire()
+        try:
+            while slots.idle:
+                connection = slots.idle.pop()
+                if not connection.is_closed():
+                    return connection
+                slots.all.discard(connection)
+            connection = await asyncpg.connect(
+                self._dsn,
+                server_settings={"application_name": APPLICATION_NAME},
+            )
+        except BaseException:
+            slots.checkout.release()
+            raise
+        slots.all.add(connection)
+        return connection
 
-    async def _release(self, connection: Any, healthy: bool) -> None:
-        if healthy:
-            self._slots.idle.put_nowait(connection)
-            return
-        self._forget(connection)
-        with contextlib.suppress(Exception):
-            connection.terminate()
-
-    def _forget(self, connection: Any) -> None:
-        if connection in self._slots.all:
-            self._slots.all.discard(connection)
-            self._slots.opened -= 1
+    def _release(self, connection: Any, healthy: bool) -> None:
+        try:
+            if healthy:
+                self._slots.idle.append(connection)
+            else:
+                self._slots.all.discard(connection)
+                with contextlib.suppress(Exception):
+                    connection.terminate()
+        finally:
+            self._slots.checkout.release()
 
     async def close(self) -> None:
+        self._slots.idle.clear()
         for connection in list(self._slots.all):
-            self._forget(connection)
+            self._slots.all.discard(connection)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(connection.close(), timeout=5)
 

@@ -25,8 +25,6 @@ from sqlalchemy.ext.asyncio import (
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Name of the server's connections in PostgreSQL's pg_stat_activity.
 APPLICATION_NAME = "graphql-api"
-# Rows per index that `Database.refresh_statistics` samples.
-SQLITE_ANALYSIS_LIMIT = 1000
 
 
 def is_sqlite(url: str) -> bool:
@@ -121,29 +119,3 @@ class Database:
         for close in callbacks:
             await close()
         await self.engine.dispose()
-
-    async def refresh_statistics(self) -> None:
-        """Give SQLite's planner table statistics, gathering them when missing.
-
-        Without statistics SQLite picks indexes by their shape alone, and it
-        may sort every row of a table where an index in the requested order
-        would stop after one page. A database without statistics gets a full
-        ``ANALYZE``, which samples at most `SQLITE_ANALYSIS_LIMIT` rows per
-        index; one with statistics gets ``PRAGMA optimize``, which refreshes
-        them where SQLite finds them stale. PostgreSQL gathers statistics by
-        itself, so this does nothing there.
-        """
-        if not self.is_sqlite:
-            return
-        async with self.engine.connect() as connection:
-            await connection.exec_driver_sql(
-                f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}"
-            )
-            found = await connection.exec_driver_sql(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
-            )
-            if found.scalar_one():
-                await connection.exec_driver_sql("PRAGMA optimize")
-            else:
-                await connection.exec_driver_sql("ANALYZE")
-            await connection.commit()

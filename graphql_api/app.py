@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -18,6 +19,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.session import Database
+from db.statistics import keep_statistics_fresh, refresh_statistics
 from graphql_api.demo.upstream import (
     UPSTREAM_PREFIX,
     DemoUpstream,
@@ -98,13 +100,17 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
         logger.info(
             "server_started database=%s", database.engine.url.render_as_string()
         )
+        statistics: asyncio.Task[None] | None = None
         try:
-            await database.refresh_statistics()
+            await refresh_statistics(database)
+            statistics = asyncio.create_task(keep_statistics_fresh(database))
             if settings.demo:
                 await prepare_demo_upstream(database, settings.port)
             async with lifecycle_running(lifecycle):
                 yield
         finally:
+            if statistics is not None:
+                statistics.cancel()
             await database.dispose()
             logger.info("server_stopped")
 

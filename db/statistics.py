@@ -5,7 +5,7 @@ a team's accounts, newest first, it then reads the environment index and
 sorts every account of the team, where the ``(created_at, id)`` index would
 stop after one page. ``ANALYZE`` fixes that, but SQLite never runs it by
 itself, and a database that the server created starts with empty tables,
-whose statistics say nothing once they fill up.
+whose statistics no longer apply once they fill up.
 
 `refresh_statistics` compares each table's row count with the count that
 its statistics were gathered at, and analyses the tables that have none or

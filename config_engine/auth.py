@@ -26,7 +26,7 @@ from typing import Any
 from config_engine import jsonata
 from config_engine.display import short_repr
 from config_engine.errors import ConfigError, JsonataError, PlaceholderError
-from config_engine.http import PreparedRequest
+from config_engine.http import PreparedRequest, RequestDraft
 from config_engine.placeholders import render
 from config_engine.responses import lookup_path
 
@@ -40,7 +40,7 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
 def authorization_headers(
     block: Mapping[str, Any] | None,
     variables: Mapping[str, Any],
-    request: PreparedRequest,
+    request: PreparedRequest | RequestDraft,
     *,
     path: str = "authorization",
     timeout: float | None = None,
@@ -93,7 +93,7 @@ def _basic(config: Mapping[str, Any], variables: Mapping[str, Any], path: str) -
 def _header(
     config: Mapping[str, Any],
     variables: Mapping[str, Any],
-    request: PreparedRequest,
+    request: PreparedRequest | RequestDraft,
     path: str,
     timeout: float | None,
 ) -> dict[str, str]:
@@ -115,7 +115,7 @@ def _header(
 def _expression_headers(
     expression: str,
     variables: Mapping[str, Any],
-    request: PreparedRequest,
+    request: PreparedRequest | RequestDraft,
     path: str,
     timeout: float | None,
 ) -> dict[str, str]:

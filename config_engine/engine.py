@@ -36,9 +36,9 @@ from config_engine.errors import ConfigError, SandboxWriteError
 from config_engine.http import (
     WRITE_METHODS,
     PreparedRequest,
+    RequestDraft,
     SendOptions,
     UpstreamResponse,
-    merge_headers,
     request_variables,
     send,
 )
@@ -56,7 +56,7 @@ from config_engine.rate_limit import (
     RetryWait,
     Sleep,
 )
-from config_engine.request_template import build_request
+from config_engine.request_template import RequestTemplate
 from config_engine.responses import (
     Redactor,
     as_records,
@@ -164,7 +164,7 @@ class _Plan:
     request: PreparedRequest
     pagination: Pagination
     state: PageState | None
-    redactor: Redactor
+    secrets: _DeferredSecrets
 
 
 @dataclass
@@ -333,51 +333,56 @@ class Engine:
             body=call.body,
             id=call.id,
         )
-        base = compiled.template.build(variables, query=call.query, body=call.body)
+        draft = compiled.template.draft(variables, query=call.query, body=call.body)
         pagination = compiled.pagination_for(
             max_pages=self.limits.max_pages,
             expression_timeout=self.limits.expression_timeout,
         )
-        state = pagination.start(call.cursor, base, call.query or {})
-        positioned = pagination.apply(base, state)
-        request, redactor = self._authorize(
+        state = pagination.start(call.cursor, draft, call.query or {})
+        pagination.apply_to(draft, state)
+        request, secrets = self._authorize(
             settings,
             compiled.authorization,
             variables,
-            positioned,
+            draft,
             context,
             compiled.path,
+            header_names=compiled.header_names,
         )
-        return _Plan(compiled.path, settings, request, pagination, state, redactor)
+        return _Plan(compiled.path, settings, request, pagination, state, secrets)
 
     def _authorize(
         self,
         settings: Mapping[str, Any],
         authorization: Mapping[str, Any] | None,
         variables: Mapping[str, Any],
-        request: PreparedRequest,
+        draft: RequestDraft,
         context: Mapping[str, Any],
         path: str,
-    ) -> tuple[PreparedRequest, Redactor]:
-        redactor = Redactor.from_context(context)
-        secrets = _DeferredSecrets(redactor)
+        *,
+        header_names: frozenset[str] | None = None,
+    ) -> tuple[PreparedRequest, _DeferredSecrets]:
+        """Add the authorization headers to `draft` and finish the request.
+
+        `header_names` contains the lower-case names of every header that the
+        draft can hold, or is None when they are not known in advance.
+        """
         if settings.get("no_auth"):
-            return replace(request, secret_values=secrets), redactor
+            secrets = _DeferredSecrets(context, None)
+            return draft.finish(frozenset(), secrets), secrets
         headers = authorization_headers(
             authorization,
             variables,
-            request,
+            draft,
             path=f"{path}.authorization",
             timeout=self.limits.expression_timeout,
         )
-        redactor.add_header_values(headers)
-        authorized = replace(
-            request,
-            headers=merge_headers(request.headers, headers),
-            secret_headers=frozenset([name.lower() for name in headers]),
-            secret_values=secrets,
-        )
-        return authorized, redactor
+        secrets = _DeferredSecrets(context, headers)
+        if not headers:
+            return draft.finish(frozenset(), secrets), secrets
+        secret_headers = frozenset([name.lower() for name in headers])
+        _add_headers(draft.headers, headers, secret_headers, header_names)
+        return draft.finish(secret_headers, secrets), secrets
 
     def _retrier(self, config: Mapping[str, Any]) -> Retrier:
         rules = RateLimitRules.from_config(
@@ -421,7 +426,8 @@ class Engine:
             timeout=self.limits.expression_timeout,
         )
         if verdict.is_error:
-            raise upstream_error(response, verdict, plan.redactor, action=action)
+            redactor = plan.secrets.redactor()
+            raise upstream_error(response, verdict, redactor, action=action)
 
     # -- credentials --------------------------------------------------------
 
@@ -570,10 +576,11 @@ class Engine:
         synthetic = {**config, "resources": {_ACTION_RESOURCE: {"step": dict(step)}}}
         settings = method_config(synthetic, _ACTION_RESOURCE, "step")
         _check_sandbox(settings, sandbox=sandbox, lifecycle=lifecycle)
-        request = build_request(settings, variables, path=path)
+        template = RequestTemplate(settings, path=path, compile_templates=False)
+        draft = template.draft(variables)
         authorization = _authorization_block(config, settings, authentication_method)
-        request, redactor = self._authorize(
-            settings, authorization, variables, request, context, path
+        request, secrets = self._authorize(
+            settings, authorization, variables, draft, context, path
         )
         response = await self._send(request, self._retrier(config))
         plan = _Plan(
@@ -582,7 +589,7 @@ class Engine:
             request,
             Pagination(None, path=path, max_pages=1),
             None,
-            redactor,
+            secrets,
         )
         self._raise_for_error(response, plan, action=f"{request.method} {request.path}")
         output = lookup_path(response.data, _response_path(settings))
@@ -685,24 +692,58 @@ def _is_positive_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
+def _add_headers(
+    headers: dict[str, str],
+    added: Mapping[str, str],
+    added_lower: frozenset[str],
+    header_names: frozenset[str] | None,
+) -> None:
+    """Merge `added` into `headers` in place, as `merge_headers` merges them.
+
+    A header of `headers` whose name matches an added one, ignoring case, is
+    removed first. When `header_names` shows that no such header can exist,
+    the scan is skipped.
+    """
+    if header_names is None or not added_lower.isdisjoint(header_names):
+        replaced = [name for name in headers if name.lower() in added_lower]
+        for name in replaced:
+            del headers[name]
+    headers.update(added)
+
+
 class _DeferredSecrets(Collection[str]):
-    """The account's known secret values, read from a redactor on first use.
+    """The account's known secret values, collected on first use.
 
     Collecting them walks the whole account context, and most requests are
     never described or redacted, so a request carries this view instead of
-    the values. It reads the context when first used, as `Redactor` does,
-    so a context changed in place before then is read as changed.
+    the values. The `Redactor` that collects them is made on first use too,
+    and it reads the context then, so a context changed in place before
+    then is read as changed. `headers` are the authorization headers sent.
     """
 
-    __slots__ = ("_redactor", "_values")
+    __slots__ = ("_context", "_headers", "_redactor", "_values")
 
-    def __init__(self, redactor: Redactor) -> None:
-        self._redactor = redactor
+    def __init__(
+        self, context: Mapping[str, Any], headers: Mapping[str, str] | None
+    ) -> None:
+        self._context = context
+        self._headers = headers
+        self._redactor: Redactor | None = None
         self._values: frozenset[str] | None = None
+
+    def redactor(self) -> Redactor:
+        """Return the redactor of the context and headers, made on first use."""
+        redactor = self._redactor
+        if redactor is None:
+            redactor = Redactor.from_context(self._context)
+            if self._headers is not None:
+                redactor.add_header_values(self._headers)
+            self._redactor = redactor
+        return redactor
 
     def _load(self) -> frozenset[str]:
         if self._values is None:
-            self._values = self._redactor.known_secrets()
+            self._values = self.redactor().known_secrets()
         return self._values
 
     def __contains__(self, value: object) -> bool:

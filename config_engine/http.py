@@ -123,6 +123,79 @@ class PreparedRequest:
         return {"method": self.method, "url": url, "headers": headers, "body": body}
 
 
+class RequestDraft:
+    """A request being assembled for one call, changed in place.
+
+    The template renders it, pagination positions it and the authorization
+    adds its headers. `finish` then makes the one `PreparedRequest` that is
+    sent, so that no step copies the request. `query` contains encoded pairs.
+    """
+
+    __slots__ = ("content", "headers", "method", "query", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        content: bytes | None = None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.query = query
+        self.headers = headers
+        self.content = content
+
+    @classmethod
+    def from_request(cls, request: PreparedRequest) -> RequestDraft:
+        """Start a draft from a copy of `request`'s parts."""
+        return cls(
+            request.method,
+            request.url,
+            list(request.query),
+            dict(request.headers),
+            request.content,
+        )
+
+    @property
+    def full_url(self) -> str:
+        """The URL with the encoded query string appended."""
+        if not self.query:
+            return self.url
+        separator = "&" if "?" in self.url else "?"
+        return f"{self.url}{separator}{urlencode(self.query)}"
+
+    def set_query(self, updates: Mapping[str, Any]) -> None:
+        """Replace the pairs named by `updates`, then append the new ones.
+
+        A pair is replaced when its encoded name equals a key of `updates`.
+        The new values are encoded with the default array format.
+        """
+        query = self.query
+        if query:
+            query = [pair for pair in query if pair[0] not in updates]
+        for key, value in updates.items():
+            _encode_value(str(key), value, DEFAULT_QUERY_ARRAY_FORMAT, query)
+        self.query = query
+
+    def finish(
+        self,
+        secret_headers: frozenset[str] = frozenset(),
+        secret_values: Collection[str] = frozenset(),
+    ) -> PreparedRequest:
+        """Return the finished request; the draft is not used after this."""
+        return PreparedRequest(
+            self.method,
+            self.url,
+            tuple(self.query),
+            self.headers,
+            self.content,
+            secret_headers,
+            secret_values,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamResponse:
     """An upstream response, read in full and parsed.

@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from config_engine.merge import method_config
 from config_engine.pagination import Pagination
+from config_engine.placeholders import MERGE_KEY
 from config_engine.request_template import RequestTemplate
 
 # Each entry keeps its whole config alive, so the bound is small. It is an
@@ -39,11 +40,14 @@ class CompiledMethod:
     `settings` is the merged method config as a read-only view. `template`
     renders directly until `compile_templates` is called. `pagination` is
     made on first use, so that its config errors are raised at the same
-    point of a call as without the cache.
+    point of a call as without the cache. `header_names` contains the
+    lower-case names of every header that a request of the method can carry
+    before its authorization, or is None when placeholders can add names.
     """
 
     __slots__ = (
         "authorization",
+        "header_names",
         "is_compiled",
         "pagination",
         "path",
@@ -66,6 +70,7 @@ class CompiledMethod:
         )
         self.is_compiled = False
         self.pagination: Pagination | None = None
+        self.header_names = request_header_names(self.settings)
 
     def compile_templates(self) -> None:
         """Replace the template with one whose placeholders are compiled."""
@@ -86,6 +91,29 @@ class CompiledMethod:
             )
             self.pagination = pagination
         return pagination
+
+
+def request_header_names(settings: Mapping[str, Any]) -> frozenset[str] | None:
+    """Return the lower-case names of the headers a request can carry.
+
+    They are the config's header names, the ``Content-Type`` of a body, the
+    ``Range`` of range pagination and the header of a cursor sent as one.
+    A ``$truto_merge`` entry renders names from the context, so headers that
+    use it, or that are not an object, give None.
+    """
+    headers = settings.get("headers")
+    names = {"content-type", "range"}
+    if isinstance(headers, Mapping):
+        if MERGE_KEY in headers:
+            return None
+        names.update(str(name).lower() for name in headers)
+    elif headers is not None:
+        return None
+    pagination = settings.get("pagination")
+    config = pagination.get("config") if isinstance(pagination, Mapping) else None
+    if isinstance(config, Mapping) and config.get("cursor_location") == "header":
+        names.add(str(config.get("cursor_param") or "cursor").lower())
+    return frozenset(names)
 
 
 # The arguments that decide what a compiled method contains, after the config.

@@ -39,7 +39,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -50,8 +50,8 @@ from config_engine.display import short_repr
 from config_engine.errors import ConfigError, InvalidCursorError, JsonataError
 from config_engine.http import (
     PreparedRequest,
+    RequestDraft,
     UpstreamResponse,
-    encode_query,
     same_origin,
 )
 from config_engine.responses import lookup_path
@@ -155,7 +155,7 @@ class Pagination:
     def start(
         self,
         cursor: str | None,
-        request: PreparedRequest,
+        request: PreparedRequest | RequestDraft,
         query: Mapping[str, Any],
     ) -> PageState | None:
         """Return the state of the page to fetch: from `cursor`, or the first page."""
@@ -170,7 +170,7 @@ class Pagination:
         return PageState(self.format, self._first_position(request, query))
 
     def _first_position(
-        self, request: PreparedRequest, query: Mapping[str, Any]
+        self, request: PreparedRequest | RequestDraft, query: Mapping[str, Any]
     ) -> dict[str, Any]:
         if self.format == "page":
             return {"page": _int_setting(self.config, "start_page", 1, self.path)}
@@ -186,7 +186,7 @@ class Pagination:
         return {}
 
     def _initial_values(
-        self, request: PreparedRequest, query: Mapping[str, Any]
+        self, request: PreparedRequest | RequestDraft, query: Mapping[str, Any]
     ) -> dict[str, Any]:
         expression = self.config.get("get_initial_pagination_values_expression")
         if not expression:
@@ -213,52 +213,56 @@ class Pagination:
         """Return `request` positioned at `state` (unchanged without pagination)."""
         if state is None:
             return request
-        request = self._apply_limit(request)
+        draft = RequestDraft.from_request(request)
+        self.apply_to(draft, state)
+        return draft.finish(request.secret_headers, request.secret_values)
+
+    def apply_to(self, draft: RequestDraft, state: PageState | None) -> None:
+        """Position `draft` at `state` in place; see `apply`."""
+        if state is None:
+            return
+        self._apply_limit(draft)
         position = state.position
         if "url" in position:
-            return _follow_url(request, str(position["url"]))
-        if state.format == "page":
-            return _with_query(
-                request, {self._param("page_param", "page"): position["page"]}
-            )
-        if state.format == "offset":
+            _follow_url(draft, str(position["url"]))
+        elif state.format == "page":
+            draft.set_query({self._param("page_param", "page"): position["page"]})
+        elif state.format == "offset":
             param = self._param("offset_param", "offset")
-            return _with_query(request, {param: position["offset"]})
-        if state.format == "cursor" and "cursor" in position:
-            return self._apply_cursor(request, position["cursor"])
-        if state.format == "range":
-            return self._apply_range(request, int(position["start"]))
-        if state.format == "dynamic":
-            return _with_query(request, dict(position.get("values") or {}))
-        return request
+            draft.set_query({param: position["offset"]})
+        elif state.format == "cursor" and "cursor" in position:
+            self._apply_cursor(draft, position["cursor"])
+        elif state.format == "range":
+            self._apply_range(draft, int(position["start"]))
+        elif state.format == "dynamic":
+            draft.set_query(dict(position.get("values") or {}))
 
-    def _apply_limit(self, request: PreparedRequest) -> PreparedRequest:
+    def _apply_limit(self, draft: RequestDraft) -> None:
         limit_param, limit = self.config.get("limit_param"), self.config.get("limit")
         if limit_param and limit is not None and self.format != "range":
-            return _with_query(request, {str(limit_param): limit})
-        return request
+            draft.set_query({str(limit_param): limit})
 
-    def _apply_cursor(self, request: PreparedRequest, cursor: Any) -> PreparedRequest:
+    def _apply_cursor(self, draft: RequestDraft, cursor: Any) -> None:
         param = self._param("cursor_param", "cursor")
         location = self.config.get("cursor_location", "query")
         if location == "header":
-            return replace(request, headers={**request.headers, param: str(cursor)})
-        if location == "body":
-            body = orjson.loads(request.content) if request.content else {}
+            draft.headers[param] = str(cursor)
+        elif location == "body":
+            body = orjson.loads(draft.content) if draft.content else {}
             if not isinstance(body, dict):
                 raise ConfigError(
                     "cursor_location 'body' needs a JSON object body",
                     f"{self.path}.config.cursor_location",
                 )
             body[param] = cursor
-            return replace(request, content=orjson.dumps(body))
-        return _with_query(request, {param: cursor})
+            draft.content = orjson.dumps(body)
+        else:
+            draft.set_query({param: cursor})
 
-    def _apply_range(self, request: PreparedRequest, start: int) -> PreparedRequest:
+    def _apply_range(self, draft: RequestDraft, start: int) -> None:
         size = _int_setting(self.config, "limit", 100, self.path)
         unit = str(self.config.get("range_unit") or "items")
-        header = f"{unit}={start}-{start + size - 1}"
-        return replace(request, headers={**request.headers, "Range": header})
+        draft.headers["Range"] = f"{unit}={start}-{start + size - 1}"
 
     def _param(self, key: str, default: str) -> str:
         return str(self.config.get(key) or default)
@@ -494,30 +498,22 @@ def _int_setting(config: Mapping[str, Any], key: str, default: int, path: str) -
     return value
 
 
-def _request_scope(request: PreparedRequest) -> dict[str, Any]:
+def _request_scope(request: PreparedRequest | RequestDraft) -> dict[str, Any]:
     return {
         "url": request.full_url,
         "requestOptions": {"method": request.method, "headers": dict(request.headers)},
     }
 
 
-def _with_query(
-    request: PreparedRequest, updates: Mapping[str, Any]
-) -> PreparedRequest:
-    keys = set(updates)
-    kept = [pair for pair in request.query if pair[0] not in keys]
-    added = encode_query(dict(updates))
-    return replace(request, query=(*kept, *added))
-
-
-def _follow_url(request: PreparedRequest, url: str) -> PreparedRequest:
-    if not same_origin(request.url, url):
+def _follow_url(draft: RequestDraft, url: str) -> None:
+    if not same_origin(draft.url, url):
         raise InvalidCursorError(
             f"next page URL {short_repr(url)} is not on the origin of "
-            f"{short_repr(request.url)}; "
+            f"{short_repr(draft.url)}; "
             "it is not followed, so credentials stay with the configured host"
         )
-    return replace(request, url=url, query=())
+    draft.url = url
+    draft.query = []
 
 
 def _fingerprint(position: Mapping[str, Any]) -> str:

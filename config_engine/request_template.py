@@ -15,6 +15,7 @@ from typing import Any
 from config_engine.errors import ConfigError, PlaceholderError
 from config_engine.http import (
     PreparedRequest,
+    RequestDraft,
     _header_text,
     _is_absolute,
     _render_base_url,
@@ -103,6 +104,20 @@ class RequestTemplate:
         body: Any = None,
     ) -> PreparedRequest:
         """Render the request for one call; see `build_request`."""
+        return self.draft(variables, query=query, body=body).finish()
+
+    def draft(
+        self,
+        variables: Mapping[str, Any],
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> RequestDraft:
+        """Render the request for one call as a draft that later steps change.
+
+        The draft owns its query list and headers dict, so pagination and
+        authorization change them in place before `RequestDraft.finish`.
+        """
         path = self._path
         url = self._render_url(variables)
         rendered_query = self._render_query(variables)
@@ -117,13 +132,7 @@ class RequestTemplate:
         encoded = encode_query(
             merged_query, array_format, path=f"{path}.query_array_format"
         )
-        return PreparedRequest(
-            method=self.method,
-            url=url,
-            query=tuple(encoded),
-            headers=headers,
-            content=content,
-        )
+        return RequestDraft(self.method, url, encoded, headers, content)
 
     def _render_url(self, variables: Mapping[str, Any]) -> str:
         path = self._path

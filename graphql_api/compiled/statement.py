@@ -52,7 +52,13 @@ class Statement:
         self.parameters: list[Any] = []
 
     def bind(self, value: Any) -> str:
-        """Add a parameter and return its placeholder."""
+        """Add a parameter and return its placeholder.
+
+        Raises NeedsExecutor for text with a NUL character on PostgreSQL,
+        whose text types cannot contain one.
+        """
+        if not self.dialect.sqlite and isinstance(value, str) and "\x00" in value:
+            raise NeedsExecutor
         self.parameters.append(value)
         return self.dialect.placeholder(len(self.parameters))
 

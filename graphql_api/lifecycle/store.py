@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,17 +40,102 @@ from graphql_api.secrets import mark_context_secrets
 logger = logging.getLogger("graphql_api.lifecycle")
 
 
+# Each entry keeps two configs in memory, so the bound is small. It is an
+# estimate of the installs that one process serves in turn, not a measured
+# size. When the cache is full, the least recently used entry is dropped.
+MAX_CACHED_CONFIGS: Final = 256
+
+# The integration id and the install id that an effective config belongs to.
+ConfigKey = tuple[uuid.UUID, uuid.UUID]
+
+
+class EffectiveConfigCache:
+    """Effective configs by (integration id, install id), reused while unchanged.
+
+    Every load reads new config objects from the database, so merging them
+    per call gives the engine a new config object each time, and the engine
+    compiles a config's templates only for an object it has seen before.
+    This cache returns the same effective config object for as long as the
+    integration config and the override compare equal to the ones it was
+    merged from, and merges a new one as soon as either differs.
+
+    The returned dict is shared by every caller, so it is read-only by
+    contract, as the engine's configs are.
+    """
+
+    __slots__ = ("_entries", "_max_entries")
+
+    def __init__(self, max_entries: int = MAX_CACHED_CONFIGS) -> None:
+        if max_entries < 1:
+            raise ValueError(
+                f"max_entries must be at least 1, received {max_entries!r}"
+            )
+        self._entries: dict[
+            ConfigKey, tuple[Mapping[str, Any], Mapping[str, Any], dict[str, Any]]
+        ] = {}
+        self._max_entries = max_entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(
+        self,
+        key: ConfigKey,
+        integration: Mapping[str, Any],
+        override: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Return the effective config of the two configs.
+
+        They are merged only when the cached entry of `key` is missing, or
+        was merged from configs that differ from these.
+
+        Raises ConfigError, as `effective_config` does, for a config that
+        cannot be merged. Nothing is cached then.
+        """
+        entry = self._entries.pop(key, None)
+        if entry is not None and entry[0] == integration and entry[1] == override:
+            self._entries[key] = entry
+            return entry[2]
+        effective = effective_config(integration, override)
+        if len(self._entries) >= self._max_entries:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (integration, override, effective)
+        return effective
+
+
+_effective_configs = EffectiveConfigCache()
+
+
 @dataclass(frozen=True, slots=True)
 class Configs:
-    """An install's integration config, its override and the merged result."""
+    """An install's integration config, its override and the merged result.
+
+    `key` contains the integration id and the install id, and with it the
+    merged result comes from the process-wide `EffectiveConfigCache`.
+    Without a key, each Configs object merges once and keeps the result.
+    """
 
     integration: Mapping[str, Any]
     override: Mapping[str, Any]
+    key: ConfigKey | None = None
+    _effective: dict[str, Any] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def effective(self) -> dict[str, Any]:
-        """The integration config with the override merged in."""
-        return effective_config(self.integration, self.override)
+        """The integration config with the override merged in (read-only)."""
+        effective = self._effective
+        if effective is None:
+            if self.key is None:
+                effective = effective_config(self.integration, self.override)
+            else:
+                effective = _effective_configs.get(
+                    self.key, self.integration, self.override
+                )
+            # The dataclass is frozen, so the cached result is set directly.
+            object.__setattr__(self, "_effective", effective)
+        return effective
 
 
 @dataclass(slots=True)
@@ -95,7 +180,8 @@ async def load_account(
     if found is None:
         return None
     row, config, override = found
-    return LoadedAccount(row, Configs(config or {}, override or {}))
+    key = (row.integration_id, row.environment_integration_id)
+    return LoadedAccount(row, Configs(config or {}, override or {}, key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +213,8 @@ async def load_install(
     if found is None:
         return None
     row, config = found
-    return LoadedInstall(row, Configs(config or {}, row.override or {}))
+    key = (row.integration_id, row.id)
+    return LoadedInstall(row, Configs(config or {}, row.override or {}, key))
 
 
 async def insert_account(

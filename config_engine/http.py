@@ -184,7 +184,11 @@ class RequestDraft:
         secret_headers: frozenset[str] = frozenset(),
         secret_values: Collection[str] = frozenset(),
     ) -> PreparedRequest:
-        """Return the finished request; the draft is not used after this."""
+        """Make the request from the draft.
+
+        The request takes the draft's headers dict, so the draft must not be
+        changed after this.
+        """
         return PreparedRequest(
             self.method,
             self.url,

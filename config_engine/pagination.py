@@ -218,7 +218,7 @@ class Pagination:
         return draft.finish(request.secret_headers, request.secret_values)
 
     def apply_to(self, draft: RequestDraft, state: PageState | None) -> None:
-        """Position `draft` at `state` in place; see `apply`."""
+        """Position `draft` at `state` in place, as `apply` positions a request."""
         if state is None:
             return
         self._apply_limit(draft)

@@ -213,6 +213,10 @@ def _learn(client: GraphQLClient, query: str, token: str, **options: Any) -> Non
         pytest.param({"tenantId": {"startsWith": "emoji-😀"}}, id="emoji-prefix"),
         pytest.param({"tenantId": {"contains": "x" * 400}}, id="long-contains"),
         pytest.param({"tenantId": {"eq": "y" * 100_000}}, id="very-long-eq"),
+        pytest.param({"tenantId": {"contains": "y" * 60_000}}, id="very-long-contains"),
+        pytest.param(
+            {"tenantId": {"startsWith": "*" * 20_000}}, id="very-long-escaped-prefix"
+        ),
         pytest.param({"tenantId": {"contains": "*"}}, id="glob-star"),
         pytest.param({"tenantId": {"contains": "?[b]"}}, id="glob-class"),
         pytest.param({"tenantId": {"contains": "%und_"}}, id="like-wildcards"),

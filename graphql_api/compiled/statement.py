@@ -39,6 +39,11 @@ from graphql_api.filters import (
 from graphql_api.pagination import CursorPosition, SortKey
 from graphql_api.types.node import parse_id
 
+# Maximum length in bytes of a GLOB pattern that SQLite accepts in its default
+# build (SQLITE_LIMIT_LIKE_PATTERN_LENGTH). A longer one fails the statement
+# with "LIKE or GLOB pattern too complex".
+SQLITE_MAX_PATTERN_BYTES = 50_000
+
 
 class NeedsExecutor(Exception):
     """Raised for a request that the compiled read leaves to the executor."""
@@ -111,15 +116,21 @@ def _string_part(statement: Statement, column: str, operator: str, value: Any) -
         return _in_list(statement, column, _checked(value), negate=True)
     if operator == "startsWith":
         if sqlite:
-            return f"{column} GLOB {statement.bind(escape_glob(value) + '*')}"
+            return f"{column} GLOB {_glob(statement, escape_glob(value) + '*')}"
         pattern = statement.bind(escape_like(value) + "%")
         return f"{column} LIKE {pattern} ESCAPE '\\'"
     if operator == "contains":
         if sqlite:
-            return f"{column} GLOB {statement.bind('*' + escape_glob(value) + '*')}"
+            return f"{column} GLOB {_glob(statement, '*' + escape_glob(value) + '*')}"
         pattern = statement.bind("%" + escape_like(value) + "%")
         return f"{column} LIKE {pattern} ESCAPE '\\'"
     raise NeedsExecutor
+
+
+def _glob(statement: Statement, pattern: str) -> str:
+    if len(pattern.encode("utf-8")) > SQLITE_MAX_PATTERN_BYTES:
+        raise NeedsExecutor
+    return statement.bind(pattern)
 
 
 def _id_rule(column: str) -> Rule:

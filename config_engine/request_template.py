@@ -65,14 +65,18 @@ class RequestTemplate:
     """
 
     __slots__ = (
+        "_array_format",
         "_base_renderer",
         "_base_template",
         "_config",
+        "_header_template",
         "_headers",
         "_path",
         "_path_renderer",
         "_path_template",
+        "_paths",
         "_query",
+        "_query_template",
         "method",
     )
 
@@ -88,13 +92,17 @@ class RequestTemplate:
         self.method = str(method_config.get("method") or "get").upper()
         self._path_template = method_config.get("path") or ""
         self._base_template = method_config.get("base_url")
+        self._query_template = method_config.get("query")
+        self._header_template = method_config.get("headers")
+        self._array_format = method_config.get("query_array_format")
+        self._paths = _ConfigPaths(path)
         self._path_renderer = self._base_renderer = None
         self._query = self._headers = None
         if compile_templates:
             self._path_renderer = _compile_if_text(self._path_template)
             self._base_renderer = _compile_if_text(self._base_template)
-            self._query = _compile_entries(method_config.get("query"))
-            self._headers = _compile_entries(method_config.get("headers"))
+            self._query = _compile_entries(self._query_template)
+            self._headers = _compile_entries(self._header_template)
 
     def build(
         self,
@@ -128,39 +136,36 @@ class RequestTemplate:
             content, headers = _render_body(
                 self._config, variables, body, headers, path
             )
-        array_format = self._config.get("query_array_format")
         encoded = encode_query(
-            merged_query, array_format, path=f"{path}.query_array_format"
+            merged_query, self._array_format, path=self._paths.array_format
         )
         return RequestDraft(self.method, url, encoded, headers, content)
 
     def _render_url(self, variables: Mapping[str, Any]) -> str:
-        path = self._path
+        path = self._paths.path
         path_template = self._path_template
         if not isinstance(path_template, str):
             raise ConfigError(
                 f"path must be a string, received {type(path_template).__name__}",
-                f"{path}.path",
+                path,
             )
         path_variables = variables
         if variables.get("id") is not None:
             path_variables = {**variables, "id": encode_path_value(variables["id"])}
         rendered_path = str(
-            _render_text(
-                self._path_renderer, path_template, path_variables, f"{path}.path"
-            )
+            _render_text(self._path_renderer, path_template, path_variables, path)
         )
-        check_path(rendered_path, path_template, path=f"{path}.path")
+        check_path(rendered_path, path_template, path=path)
         if _is_absolute(rendered_path):
-            check_base_url(rendered_path, path=f"{path}.path")
+            check_base_url(rendered_path, path=path)
             if self._base_template:
                 base_url = self._render_base_url(variables)
-                check_same_origin(rendered_path, base_url, path=f"{path}.path")
+                check_same_origin(rendered_path, base_url, path=path)
             return rendered_path
         if not self._base_template:
             raise ConfigError(
                 "base_url is missing: set it on the integration or on the method",
-                f"{path}.base_url",
+                self._paths.base_url,
             )
         return join_url(self._render_base_url(variables), rendered_path)
 
@@ -168,15 +173,15 @@ class RequestTemplate:
         template = self._base_template
         if self._base_renderer is None:
             return _render_base_url(template, variables, path=self._path)
-        base_path = f"{self._path}.base_url"
+        base_path = self._paths.base_url
         base_url = str(
             self._base_renderer.render(variables, required=True, path=base_path)
         )
         return check_base_url(base_url, path=base_path, template=str(template))
 
     def _render_query(self, variables: Mapping[str, Any]) -> dict[str, Any]:
-        query_path = f"{self._path}.query"
-        template = self._config.get("query")
+        query_path = self._paths.query
+        template = self._query_template
         if self._query is None or not template:
             return render_query(template, variables, path=query_path)
         rendered = _render_entries(self._query, template, variables, query_path)
@@ -185,12 +190,25 @@ class RequestTemplate:
         return rendered
 
     def _render_headers(self, variables: Mapping[str, Any]) -> dict[str, str]:
-        headers_path = f"{self._path}.headers"
-        template = self._config.get("headers")
+        headers_path = self._paths.headers
+        template = self._header_template
         if self._headers is None or template is None:
             return render_headers(template, variables, path=headers_path)
         rendered = _render_entries(self._headers, template, variables, headers_path)
         return _header_text(rendered)
+
+
+class _ConfigPaths:
+    """The JSON paths that a method's config errors name, made once."""
+
+    __slots__ = ("array_format", "base_url", "headers", "path", "query")
+
+    def __init__(self, method_path: str) -> None:
+        self.path = f"{method_path}.path"
+        self.base_url = f"{method_path}.base_url"
+        self.query = f"{method_path}.query"
+        self.headers = f"{method_path}.headers"
+        self.array_format = f"{method_path}.query_array_format"
 
 
 def _compile_if_text(template: Any) -> CompiledTemplate | None:

@@ -8,6 +8,10 @@ Measures, in microseconds per call (best of several rounds):
   config object, whose compiled parts the engine caches, and with a new copy
   of the config on every call, as a server that merges the config per
   request passes it;
+- rendering it as a lifecycle call does after loading an account: each
+  load reads new but equal integration config and override objects, which
+  the lifecycle's effective-config cache turns into one reused config, and
+  which a merge per load turns into a new config every time;
 - one rate-limit expression and one error expression over a response, with
   the expressions compiled once, passed as source text (the adapter's own
   cache decides), and parsed afresh on every call;
@@ -24,13 +28,17 @@ import asyncio
 import itertools
 import platform
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import orjson
 
 from config_engine import jsonata
 from config_engine.engine import Engine
+from config_engine.merge import effective_config
+from graphql_api.lifecycle.store import EffectiveConfigCache
 
 RATE_LIMIT_EXPRESSION = "status = 429 or headers.`x-rate-limit-remaining` = '0'"
 ERROR_EXPRESSION = "status >= 400 or $exists(data.error)"
@@ -119,6 +127,24 @@ def best_microseconds(function: Callable[[], Any], calls: int, rounds: int) -> f
     return best
 
 
+def loaded_configs(count: int) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Cycle through `count` equal (integration config, override) pairs.
+
+    Each pair is decoded separately, as each database load decodes its own.
+    """
+    integration = {
+        key: value for key, value in CONFIG.items() if key != "environment_variables"
+    }
+    override = {"environment_variables": CONFIG["environment_variables"]}
+    encoded = orjson.dumps([integration, override])
+
+    def decode() -> tuple[dict[str, Any], dict[str, Any]]:
+        decoded_integration, decoded_override = orjson.loads(encoded)
+        return decoded_integration, decoded_override
+
+    return itertools.cycle([decode() for _ in range(count)])
+
+
 def measure(calls: int, rounds: int) -> dict[str, float]:
     """Run every measurement and return µs per call by name."""
     engine = Engine(httpx.AsyncClient())
@@ -126,6 +152,19 @@ def measure(calls: int, rounds: int) -> dict[str, float]:
     compiled_rate_limit = jsonata.compile(RATE_LIMIT_EXPRESSION)
     compiled_error = jsonata.compile(ERROR_EXPRESSION)
     counter = itertools.count()
+    cache = EffectiveConfigCache()
+    key = (uuid.uuid4(), uuid.uuid4())
+    loads = loaded_configs(calls)
+
+    def lifecycle_load() -> Any:
+        integration, override = next(loads)
+        config = cache.get(key, integration, override)
+        return engine.prepare_request(config, CONTEXT, "contacts", "list", query=QUERY)
+
+    def merged_load() -> Any:
+        integration, override = next(loads)
+        config = effective_config(integration, override)
+        return engine.prepare_request(config, CONTEXT, "contacts", "list", query=QUERY)
 
     def fresh(source: str) -> Any:
         # A unique comment defeats any cache keyed by the source text.
@@ -145,6 +184,12 @@ def measure(calls: int, rounds: int) -> dict[str, float]:
             ),
             calls,
             rounds,
+        ),
+        "render request, lifecycle load": best_microseconds(
+            lifecycle_load, calls, rounds
+        ),
+        "render request, merged per load": best_microseconds(
+            merged_load, calls, rounds
         ),
         "rate-limit, compiled": best_microseconds(
             lambda: jsonata.evaluate(compiled_rate_limit, bindings, bindings),

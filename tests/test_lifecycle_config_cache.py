@@ -201,6 +201,30 @@ def test_cache_merges_again_after_change() -> None:
     assert len(cache) == 1
 
 
+def test_cache_distinguishes_number_from_boolean() -> None:
+    cache = EffectiveConfigCache()
+    key = (uuid.uuid4(), uuid.uuid4())
+
+    first = cache.get(key, BASE_CONFIG, {"timeout": 1})
+    changed = cache.get(key, BASE_CONFIG, {"timeout": True})
+
+    assert changed is not first
+    assert changed["timeout"] is True
+
+
+def test_cache_skips_configs_without_json() -> None:
+    cache = EffectiveConfigCache()
+    key = (uuid.uuid4(), uuid.uuid4())
+    override = {"environment_variables": {"since": object()}}
+
+    first = cache.get(key, BASE_CONFIG, override)
+    second = cache.get(key, BASE_CONFIG, override)
+
+    assert second is not first
+    assert second == first
+    assert len(cache) == 0
+
+
 def test_cache_drops_least_recently_used() -> None:
     cache = EffectiveConfigCache(max_entries=2)
     keys = [(uuid.uuid4(), uuid.uuid4()) for _ in range(3)]

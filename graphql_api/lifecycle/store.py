@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -40,7 +41,8 @@ from graphql_api.secrets import mark_context_secrets
 logger = logging.getLogger("graphql_api.lifecycle")
 
 
-# Each entry keeps two configs in memory, so the bound is small. It is an
+# Each entry keeps a config and its JSON inputs in memory, so the bound is
+# small. It is an
 # estimate of the installs that one process serves in turn, not a measured
 # size. When the cache is full, the least recently used entry is dropped.
 MAX_CACHED_CONFIGS: Final = 256
@@ -56,8 +58,10 @@ class EffectiveConfigCache:
     per call gives the engine a new config object each time, and the engine
     compiles a config's templates only for an object it has seen before.
     This cache returns the same effective config object for as long as the
-    integration config and the override compare equal to the ones it was
-    merged from, and merges a new one as soon as either differs.
+    integration config and the override encode to the same JSON as the ones
+    it was merged from, and merges a new one as soon as either differs.
+    The JSON comparison distinguishes ``1``, ``1.0`` and ``true``, which
+    compare equal with Python's ``==``.
 
     The returned dict is shared by every caller, so it is read-only by
     contract, as the engine's configs are.
@@ -70,9 +74,7 @@ class EffectiveConfigCache:
             raise ValueError(
                 f"max_entries must be at least 1, received {max_entries!r}"
             )
-        self._entries: dict[
-            ConfigKey, tuple[Mapping[str, Any], Mapping[str, Any], dict[str, Any]]
-        ] = {}
+        self._entries: dict[ConfigKey, tuple[bytes, dict[str, Any]]] = {}
         self._max_entries = max_entries
 
     def __len__(self) -> int:
@@ -90,16 +92,21 @@ class EffectiveConfigCache:
         was merged from configs that differ from these.
 
         Raises ConfigError, as `effective_config` does, for a config that
-        cannot be merged. Nothing is cached then.
+        cannot be merged. Nothing is cached then, nor for configs that hold
+        values JSON cannot encode.
         """
+        try:
+            inputs = orjson.dumps([integration, override])
+        except TypeError:
+            return effective_config(integration, override)
         entry = self._entries.pop(key, None)
-        if entry is not None and entry[0] == integration and entry[1] == override:
+        if entry is not None and entry[0] == inputs:
             self._entries[key] = entry
-            return entry[2]
+            return entry[1]
         effective = effective_config(integration, override)
         if len(self._entries) >= self._max_entries:
             del self._entries[next(iter(self._entries))]
-        self._entries[key] = (integration, override, effective)
+        self._entries[key] = (inputs, effective)
         return effective
 
 

@@ -248,6 +248,15 @@ def _encode_value(
         return
     if value is None:
         return
+    # Plain lists and numbers skip the Mapping check, an ABC check that
+    # costs more than the rest of an entry's encoding.
+    value_type = type(value)
+    if value_type is list:
+        _encode_list(key, value, array_format, pairs)
+        return
+    if value_type is int or value_type is float:
+        pairs.append((key, str(value)))
+        return
     if isinstance(value, dict | Mapping):
         for sub_key, sub_value in value.items():
             _encode_value(f"{key}[{sub_key}]", sub_value, array_format, pairs)
@@ -276,8 +285,11 @@ def _encode_list(
 
 
 def _scalar_text(value: Any) -> str:
-    if type(value) is str:
+    value_type = type(value)
+    if value_type is str:
         return value
+    if value_type is int or value_type is float:
+        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Mapping | list | tuple):
@@ -468,9 +480,13 @@ def render_headers(
 def _header_text(rendered: Mapping[str, Any]) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, value in rendered.items():
+        if type(value) is str:
+            if value:
+                headers[name if type(name) is str else str(name)] = value
+            continue
         if value is None or value == "":
             continue
-        headers[str(name)] = value if type(value) is str else _scalar_text(value)
+        headers[str(name)] = _scalar_text(value)
     return headers
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from config_engine.engine import Engine
-from config_engine.http import PreparedRequest, RequestDraft
+from config_engine.http import PreparedRequest, RequestDraft, encode_query
 from config_engine.method_cache import request_header_names
 from config_engine.pagination import PageState, Pagination
 
@@ -169,3 +169,21 @@ def test_request_header_names(
     settings: dict[str, Any], expected: frozenset[str] | None
 ) -> None:
     assert request_header_names(settings) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(7, [("v", "7")], id="int"),
+        pytest.param(2.5, [("v", "2.5")], id="float"),
+        pytest.param(True, [("v", "true")], id="bool"),
+        pytest.param([1, False, None], [("v", "1,false")], id="list"),
+        pytest.param((1, 2), [("v", "1,2")], id="tuple"),
+        pytest.param([{"a": 1}], [("v", '{"a":1}')], id="list-of-objects"),
+        pytest.param(
+            {"a": 1, "b": [2, 3]}, [("v[a]", "1"), ("v[b]", "2,3")], id="object"
+        ),
+    ],
+)
+def test_encode_query_values(value: Any, expected: list[tuple[str, str]]) -> None:
+    assert encode_query({"v": value}, "comma") == expected

@@ -252,6 +252,10 @@ def _learn(client: GraphQLClient, query: str, token: str, **options: Any) -> Non
         pytest.param({"id": {"in": []}}, id="empty-id-in"),
         pytest.param({"status": {"eq": "active"}}, id="lower-case-enum"),
         pytest.param({"isSandbox": None}, id="null-boolean"),
+        pytest.param({"and": None, "or": None, "not": None}, id="null-combinators"),
+        pytest.param({"id": {"eq": None, "in": None}}, id="null-id-operators"),
+        pytest.param({"status": {"eq": None, "in": None}}, id="null-enum-operators"),
+        pytest.param({"createdAt": {"eq": None, "gt": None}}, id="null-time-operators"),
         pytest.param({"not": {}}, id="not-empty"),
         pytest.param({"or": [{}]}, id="or-of-empty"),
     ],
@@ -889,3 +893,36 @@ def test_many_reads_keep_descriptors_bounded(
 
     assert set(statuses) == {200}
     assert max(counts) <= before + DESCRIPTOR_SLACK
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("null", id="null"),
+        pytest.param("[]", id="list"),
+        pytest.param('{"first": 2', id="truncated"),
+        pytest.param('{"first": 2, "first": 3}', id="repeated-key"),
+        pytest.param('{"first": 2}\n', id="trailing-newline"),
+    ],
+)
+def test_get_variables_text_matches_executor(
+    client: GraphQLClient,
+    twin: GraphQLClient,
+    live_server: LiveServer,
+    tenant: Tenant,
+    variables: str,
+) -> None:
+    params = {"query": PAGE, "variables": variables}
+    headers = {
+        "authorization": f"Bearer {tenant.team_token}",
+        "accept": "application/json",
+    }
+    _learn(client, PAGE, tenant.team_token)
+    client.http.get("/graphql", params=params, headers=headers)
+
+    compiled = client.http.get("/graphql", params=params, headers=headers)
+    executed = twin.http.get("/graphql", params=params, headers=headers)
+
+    assert compiled.status_code == executed.status_code
+    assert _stable_body(compiled) == _stable_body(executed)

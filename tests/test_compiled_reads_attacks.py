@@ -4,7 +4,7 @@ Two servers share one database: the session's server, which compiles plain
 `integratedAccounts` reads after their first run, and a twin with compiled
 reads turned off. Each case sends a request twice to the compiled server
 (the first run plans the text) and once to the twin, and compares status,
-headers and body byte for byte. The statement log tells which path served
+headers and body byte for byte. The statement log shows which path served
 the compared request.
 """
 
@@ -182,7 +182,7 @@ def _compare(
     token: str | None,
     **options: Any,
 ) -> tuple[httpx.Response, bool]:
-    """Send a request to both servers; return the response and whether it compiled."""
+    """Send a request to both servers and return it with whether it compiled."""
     _send(client, query, variables, token, **options)
     with live_server.statements.capture() as statements:
         compiled = _send(client, query, variables, token, **options)
@@ -313,7 +313,7 @@ NEWEST = "created_at:desc"
 ACCOUNTS = "integratedAccounts"
 
 
-def _time(row: models.IntegratedAccount) -> str:
+def _created_text(row: models.IntegratedAccount) -> str:
     return row.created_at.isoformat()
 
 
@@ -336,32 +336,37 @@ def _time(row: models.IntegratedAccount) -> str:
             id="year-0-in-utc",
         ),
         pytest.param(
-            lambda row: [ACCOUNTS, NEWEST, [_time(row)], row.id.hex],
+            lambda row: [ACCOUNTS, NEWEST, [_created_text(row)], row.id.hex],
             None,
             id="exact",
         ),
         pytest.param(
-            lambda row: [ACCOUNTS, "created_at:asc", [_time(row)], row.id.hex],
+            lambda row: [ACCOUNTS, "created_at:asc", [_created_text(row)], row.id.hex],
             None,
             id="other-order",
         ),
         pytest.param(
-            lambda row: [ACCOUNTS, NEWEST, [_time(row)], row.id.hex],
+            lambda row: [ACCOUNTS, NEWEST, [_created_text(row)], row.id.hex],
             [{"field": "CREATED_AT"}],
             id="newest-cursor-in-oldest-order",
         ),
         pytest.param(
-            lambda row: ["environments", NEWEST, [_time(row)], row.id.hex],
+            lambda row: ["environments", NEWEST, [_created_text(row)], row.id.hex],
             None,
             id="other-connection",
         ),
         pytest.param(
-            lambda row: [ACCOUNTS, NEWEST, [_time(row)], "{" + str(row.id) + "}"],
+            lambda row: [
+                ACCOUNTS,
+                NEWEST,
+                [_created_text(row)],
+                "{" + str(row.id) + "}",
+            ],
             None,
             id="braced-id",
         ),
         pytest.param(
-            lambda row: [ACCOUNTS, NEWEST, [_time(row)], row.id.hex, 1],
+            lambda row: [ACCOUNTS, NEWEST, [_created_text(row)], row.id.hex, 1],
             None,
             id="five-parts",
         ),

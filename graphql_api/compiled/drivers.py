@@ -11,8 +11,9 @@ server:
 - `PostgresReader`: asyncpg connections in autocommit, so that a SELECT is
   one round trip. asyncpg prepares each statement text once per connection.
 
-A connection whose query fails for a reason other than the SQL itself is
-closed and replaced on the next use.
+A SQLite connection whose query fails, and a PostgreSQL connection whose
+query fails for a reason other than the SQL itself, is closed and replaced
+on the next use.
 """
 
 from __future__ import annotations

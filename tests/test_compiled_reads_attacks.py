@@ -554,6 +554,18 @@ FOUR_KEYS = [
             id="comment",
         ),
         pytest.param("mutation { __typename }", None, id="mutation"),
+        pytest.param(
+            """
+            { integratedAccounts(first: 2) { nodes { __typename: id id: __typename } } }
+            """,
+            None,
+            id="typename-as-alias",
+        ),
+        pytest.param(
+            "{ integratedAccounts: integratedAccounts(first: 2) { nodes { id } } }",
+            None,
+            id="root-alias-of-own-name",
+        ),
     ],
 )
 def test_odd_request_matches_executor(

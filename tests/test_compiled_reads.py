@@ -12,6 +12,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +27,12 @@ from db.enums import (
     Region,
     SuperQueryRegion,
 )
+from db.migrate import upgrade
+from db.session import Database
 from db.types import utc_now
+from graphql_api.compiled.drivers import SQLiteReader
+from graphql_api.compiled.reads import CompiledReads
+from graphql_api.schema import schema
 from graphql_api.settings import Settings
 from graphql_api.tokens import generate_token, hash_token
 from tests.cli_support import TEST_SECRET_KEY
@@ -624,3 +630,25 @@ def test_generated_filters_match_executor(
         {"first": 20, "filter": condition, "orderBy": order},
         tenant.team_token,
     )
+
+
+async def test_failing_reader_pauses_compiled_reads(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
+    upgrade(url)
+    database = Database(url)
+    statements: list[str] = []
+    database.statement_observers.append(lambda sql, _parameters: statements.append(sql))
+    compiled = CompiledReads(database, schema._schema, pool_size=1)
+    # A folder is no database file: every connection attempt fails.
+    compiled.reader = SQLiteReader(str(tmp_path), 1)
+    query = "{ integratedAccounts { nodes { id } } }"
+    compiled.learn(query, None)
+    try:
+        first = await compiled.respond(query, None, None, "Bearer gapi_unknown")
+        second = await compiled.respond(query, None, None, "Bearer gapi_unknown")
+    finally:
+        await database.dispose()
+
+    assert first is None
+    assert second is None
+    assert len(statements) == 1

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,6 +74,10 @@ logger = logging.getLogger("graphql_api.compiled")
 
 # Operation texts with a plan, or with the knowledge that they have none.
 MAX_PLANS = 512
+# Seconds that compiled reads stay off after an unexpected failure, so that
+# a database refusing the reader's connections costs one attempt per pause,
+# not one per request.
+PAUSE_SECONDS = 5.0
 _NO_PLAN = object()
 
 
@@ -107,7 +112,9 @@ class CompiledReads:
         self.reader: Reader | None = open_reader(database.engine.url, pool_size)
         self._observers = database.statement_observers
         self._plans: LRUCache[Any] = LRUCache(MAX_PLANS)
-        self._documents: dict[int, DocumentNode] = {}
+        # After an unexpected failure, such as a database that refuses the
+        # reader's connections, requests go to the executor until this time.
+        self._paused_until = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -141,6 +148,8 @@ class CompiledReads:
         entry = self._plans.get((query, operation_name))
         if entry is None or entry is _NO_PLAN or self.reader is None:
             return None
+        if time.monotonic() < self._paused_until:
+            return None
         plan, document = entry
         try:
             token = parse_bearer_token(authorization)
@@ -150,7 +159,10 @@ class CompiledReads:
         except (AuthenticationError, NeedsExecutor, Unbindable, Unreadable):
             return None
         except Exception:
-            logger.warning("compiled_read_failed", exc_info=True)
+            self._paused_until = time.monotonic() + PAUSE_SECONDS
+            logger.warning(
+                "compiled_read_failed pause_seconds=%g", PAUSE_SECONDS, exc_info=True
+            )
             return None
 
     async def _serve(

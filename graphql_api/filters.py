@@ -31,7 +31,7 @@ from db.models import (
     IntegratedAccount,
     Integration,
 )
-from graphql_api.errors import BadUserInputError
+from graphql_api.errors import BadUserInputError, truncate_repr
 from graphql_api.types.enums import stored_value
 from graphql_api.types.filters import (
     DateTimeFilter,
@@ -54,6 +54,8 @@ MAX_FILTER_NODES = 100
 # Maximum number of values in `in` and `notIn`, because each value is one
 # bound parameter.
 MAX_LIST_VALUES = 500
+# Longest text filter value: the longest text column holds 500 characters.
+MAX_FILTER_TEXT = 1000
 
 # Columns come from `sqlmodel.col`, which types them as mapped attributes.
 Column = Mapped[Any]
@@ -106,18 +108,48 @@ def string_condition(
     """Translate a `StringFilter` on a non-nullable text column."""
     parts: list[ColumnElement[bool]] = []
     if _given(condition.eq, "eq"):
-        parts.append(column == condition.eq)
+        parts.append(column == checked_text(condition.eq, "eq"))
     if _given(condition.ne, "ne"):
-        parts.append(column != condition.ne)
+        parts.append(column != checked_text(condition.ne, "ne"))
     if _given(condition.in_, "in"):
-        parts.append(column.in_(_checked_list(condition.in_, "in")))
+        values = [checked_text(v, "in") for v in _checked_list(condition.in_, "in")]
+        parts.append(column.in_(values))
     if _given(condition.not_in, "notIn"):
-        parts.append(column.not_in(_checked_list(condition.not_in, "notIn")))
+        values = [
+            checked_text(v, "notIn") for v in _checked_list(condition.not_in, "notIn")
+        ]
+        parts.append(column.not_in(values))
     if _given(condition.starts_with, "startsWith"):
-        parts.append(starts_with(column, condition.starts_with, dialect))
+        prefix = checked_text(condition.starts_with, "startsWith")
+        parts.append(starts_with(column, prefix, dialect))
     if _given(condition.contains, "contains"):
-        parts.append(contains(column, condition.contains, dialect))
+        text = checked_text(condition.contains, "contains")
+        parts.append(contains(column, text, dialect))
     return and_(true(), *parts)
+
+
+def checked_text(value: str, operator: str) -> str:
+    """Return a text filter value, or raise BadUserInputError for one no row holds.
+
+    Stored text never contains NUL (the API rejects control characters, and
+    PostgreSQL cannot store NUL), and no text column holds more than
+    `MAX_FILTER_TEXT` characters. Such values would either match nothing or
+    fail in the database (PostgreSQL's NUL, SQLite's 50,000-byte GLOB
+    pattern limit), so they are refused with the same message everywhere.
+    """
+    if len(value) > MAX_FILTER_TEXT:
+        raise BadUserInputError(
+            f"Filter operator `{operator}` has a value of {len(value)} characters, "
+            f"more than the maximum of {MAX_FILTER_TEXT}: no stored text is that "
+            "long, so shorten the value."
+        )
+    if "\x00" in value:
+        raise BadUserInputError(
+            f"Filter operator `{operator}` has the value {truncate_repr(value)}, "
+            "which contains the character U+0000 (NUL) that no stored text "
+            "contains: remove it."
+        )
+    return value
 
 
 def id_condition(column: Column, condition: IDFilter) -> ColumnElement[bool]:

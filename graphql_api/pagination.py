@@ -23,7 +23,7 @@ import binascii
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
@@ -183,10 +183,19 @@ def _encode_value(key: SortKey, value: Any) -> Any:
 def _decode_value(key: SortKey, value: Any) -> Any:
     if not isinstance(value, str):
         raise TypeError(f"cursor value {value!r} is not a string")
+    if "\x00" in value:
+        # No stored text contains NUL, and PostgreSQL cannot bind one.
+        raise ValueError("cursor value contains NUL")
     if key.kind is KeyKind.DATETIME:
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError(f"cursor timestamp {value!r} has no offset")
+        try:
+            # The database stores UTC; a time beyond year 1 to 9999 there
+            # cannot be a stored row's position.
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"cursor timestamp {value!r} is out of range") from None
         return parsed
     return value
 

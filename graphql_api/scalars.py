@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
@@ -46,6 +46,13 @@ def parse_datetime(value: Any) -> datetime:
             f"DateTime {value!r} has no UTC offset: add one, such as 'Z' or "
             f"'+02:00' (example: {DATETIME_EXAMPLE!r})"
         )
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise GraphQLError(
+            f"DateTime {value!r} falls outside the years 1 to 9999 in UTC: send "
+            f"an instant within them, such as {DATETIME_EXAMPLE!r}"
+        ) from None
     return parsed
 
 

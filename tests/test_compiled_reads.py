@@ -9,6 +9,7 @@ compiled server tells which path answered.
 
 from __future__ import annotations
 
+import asyncio
 import string
 from collections.abc import Iterator
 from datetime import timedelta
@@ -647,6 +648,8 @@ async def test_failing_reader_pauses_compiled_reads(tmp_path: Path) -> None:
         first = await compiled.respond(query, None, None, "Bearer gapi_unknown")
         second = await compiled.respond(query, None, None, "Bearer gapi_unknown")
     finally:
+        # aiosqlite stops the failed connection's thread through this loop.
+        await asyncio.sleep(0.2)
         await database.dispose()
 
     assert first is None

@@ -140,6 +140,38 @@ def _single_error(
             "environments",
             id="field-on-wrong-type",
         ),
+        pytest.param(
+            "query ($f: IntegratedAccountFilter) {"
+            " integratedAccounts(filter: $f) { totalCount } }",
+            {"f": {"createdAt": {"lt": "0001-01-01T00:00:00+01:00"}}},
+            "BAD_USER_INPUT",
+            "outside the years 1 to 9999",
+            id="timestamp-before-year-1-in-utc",
+        ),
+        pytest.param(
+            "query ($f: IntegratedAccountFilter) {"
+            " integratedAccounts(filter: $f) { totalCount } }",
+            {"f": {"tenantId": {"eq": "acme\x00"}}},
+            "BAD_USER_INPUT",
+            "U+0000",
+            id="nul-in-text-filter",
+        ),
+        pytest.param(
+            "query ($f: IntegratedAccountFilter) {"
+            " integratedAccounts(filter: $f) { totalCount } }",
+            {"f": {"tenantId": {"contains": "y" * 60_000}}},
+            "BAD_USER_INPUT",
+            "60000 characters, more than the maximum of 1000",
+            id="text-filter-too-long",
+        ),
+        pytest.param(
+            "query ($f: IntegratedAccountFilter) {"
+            " integratedAccounts(filter: $f) { totalCount } }",
+            {"f": {"integrationName": {"in": ["crm", "z" * 1001]}}},
+            "BAD_USER_INPUT",
+            "`in` has a value of 1001 characters",
+            id="text-in-list-too-long",
+        ),
     ],
 )
 def test_bad_input_gets_typed_error(

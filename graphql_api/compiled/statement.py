@@ -33,6 +33,7 @@ from graphql_api.filters import (
     MAX_FILTER_DEPTH,
     MAX_FILTER_NODES,
     MAX_LIST_VALUES,
+    checked_text,
     escape_glob,
     escape_like,
 )
@@ -98,10 +99,20 @@ def _string_rule(column: str) -> Rule:
         for operator, value in condition.items():
             if value is None:
                 raise NeedsExecutor
+            _check_texts(value, operator)
             parts.append(_string_part(statement, column, operator, value))
         return _all(parts)
 
     return rule
+
+
+def _check_texts(value: Any, operator: str) -> None:
+    """Leave values that the executor refuses (`checked_text`) to the executor."""
+    try:
+        for text in value if isinstance(value, list) else [value]:
+            checked_text(text, operator)
+    except BadUserInputError:
+        raise NeedsExecutor from None
 
 
 def _string_part(statement: Statement, column: str, operator: str, value: Any) -> str:

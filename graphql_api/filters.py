@@ -54,7 +54,7 @@ MAX_FILTER_NODES = 100
 # Maximum number of values in `in` and `notIn`, because each value is one
 # bound parameter.
 MAX_LIST_VALUES = 500
-# Longest text filter value: the longest text column holds 500 characters.
+# Longest text filter value: the longest text column stores 500 characters.
 MAX_FILTER_TEXT = 1000
 
 # Columns come from `sqlmodel.col`, which types them as mapped attributes.
@@ -129,7 +129,7 @@ def string_condition(
 
 
 def checked_text(value: str, operator: str) -> str:
-    """Return a text filter value, or raise BadUserInputError for one no row holds.
+    """Return a text filter value, or raise BadUserInputError for one no row has.
 
     Stored text never contains NUL (the API rejects control characters, and
     PostgreSQL cannot store NUL), and no text column holds more than

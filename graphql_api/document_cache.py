@@ -36,6 +36,10 @@ from strawberry.schema.schema import validate_document
 # Entries per cache. A parsed document of a typical dashboard query takes a
 # few tens of kilobytes, so a full cache is an estimated 10 to 30 MB.
 MAX_ENTRIES = 512
+# Query text that one cache keeps in all, in characters. Without it, 512
+# texts padded to the body limit would keep gigabytes of parsed documents;
+# a parsed document takes about 2.5 times its text.
+MAX_TEXT_CHARACTERS = 8 * 1024 * 1024
 
 ValueT = TypeVar("ValueT")
 
@@ -51,11 +55,19 @@ class CacheInfo:
 
 
 class LRUCache(Generic[ValueT]):
-    """A thread-safe mapping that drops its least recently used entry when full."""
+    """A thread-safe mapping that drops its least recently used entries when full.
 
-    def __init__(self, max_size: int) -> None:
+    It is full at `max_size` entries, or when the weights given to `put`
+    (the query text's length, for the caches here) add up to more than
+    `max_weight`. An entry heavier than `max_weight` is not stored.
+    """
+
+    def __init__(self, max_size: int, max_weight: int | None = None) -> None:
         self.max_size = max_size
+        self.max_weight = max_weight
         self._entries: OrderedDict[Hashable, ValueT] = OrderedDict()
+        self._weights: dict[Hashable, int] = {}
+        self._weight = 0
         self._lock = threading.Lock()
         self._hits = 0
         self._misses = 0
@@ -71,13 +83,20 @@ class LRUCache(Generic[ValueT]):
             self._entries.move_to_end(key)
             return value
 
-    def put(self, key: Hashable, value: ValueT) -> None:
-        """Store an entry, dropping the least recently used one when full."""
+    def put(self, key: Hashable, value: ValueT, weight: int = 0) -> None:
+        """Store an entry, dropping the least recently used ones when full."""
+        if self.max_weight is not None and weight > self.max_weight:
+            return
         with self._lock:
+            self._weight += weight - self._weights.get(key, 0)
+            self._weights[key] = weight
             self._entries[key] = value
             self._entries.move_to_end(key)
-            while len(self._entries) > self.max_size:
-                self._entries.popitem(last=False)
+            while len(self._entries) > self.max_size or (
+                self.max_weight is not None and self._weight > self.max_weight
+            ):
+                dropped, _value = self._entries.popitem(last=False)
+                self._weight -= self._weights.pop(dropped)
 
     def info(self) -> CacheInfo:
         """Return the hit and miss counters and the current size."""
@@ -90,11 +109,13 @@ class LRUCache(Generic[ValueT]):
         """Drop every entry and reset the counters."""
         with self._lock:
             self._entries.clear()
+            self._weights.clear()
+            self._weight = 0
             self._hits = self._misses = 0
 
 
-documents: LRUCache[DocumentNode] = LRUCache(MAX_ENTRIES)
-validations: LRUCache[bool] = LRUCache(MAX_ENTRIES)
+documents: LRUCache[DocumentNode] = LRUCache(MAX_ENTRIES, MAX_TEXT_CHARACTERS)
+validations: LRUCache[bool] = LRUCache(MAX_ENTRIES, MAX_TEXT_CHARACTERS)
 
 
 def parse_cached(query: str, parse_options: Mapping[str, Any]) -> DocumentNode:
@@ -107,7 +128,7 @@ def parse_cached(query: str, parse_options: Mapping[str, Any]) -> DocumentNode:
     document = documents.get(key)
     if document is None:
         document = parse(query, **parse_options)
-        documents.put(key, document)
+        documents.put(key, document, len(query))
     return document
 
 
@@ -130,7 +151,7 @@ def validate_cached(
         return []
     errors = validate_document(schema, document, tuple(rules))
     if not errors:
-        validations.put(key, True)
+        validations.put(key, True, len(query))
     return errors
 
 

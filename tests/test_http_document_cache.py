@@ -96,3 +96,37 @@ def test_cached_query_still_checks_cost_per_request(
 
     assert errors[0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "10100 nodes, more than the maximum" in errors[0]["message"]
+
+
+def test_cache_drops_oldest_entries_past_its_weight() -> None:
+    cache: LRUCache[str] = LRUCache(max_size=10, max_weight=100)
+    cache.put("a", "A", 40)
+    cache.put("b", "B", 40)
+    assert cache.get("a") == "A"
+
+    cache.put("c", "C", 40)
+
+    assert cache.get("b") is None
+    assert cache.get("a") == "A"
+    assert cache.get("c") == "C"
+
+
+def test_cache_skips_an_entry_heavier_than_its_weight() -> None:
+    cache: LRUCache[str] = LRUCache(max_size=10, max_weight=100)
+    cache.put("a", "A", 40)
+
+    cache.put("huge", "H", 101)
+
+    assert cache.get("huge") is None
+    assert cache.get("a") == "A"
+
+
+def test_replacing_an_entry_counts_its_new_weight_once() -> None:
+    cache: LRUCache[str] = LRUCache(max_size=10, max_weight=100)
+    cache.put("a", "A", 60)
+    cache.put("a", "A2", 30)
+
+    cache.put("b", "B", 70)
+
+    assert cache.get("a") == "A2"
+    assert cache.get("b") == "B"

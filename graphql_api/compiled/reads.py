@@ -51,7 +51,7 @@ from graphql_api.compiled.statement import (
     with_id,
 )
 from graphql_api.compiled.values import Dialect, Unbindable, Unreadable
-from graphql_api.document_cache import LRUCache
+from graphql_api.document_cache import MAX_TEXT_CHARACTERS, LRUCache
 from graphql_api.errors import AuthenticationError, BadUserInputError
 from graphql_api.pagination import (
     DEFAULT_PAGE_SIZE,
@@ -111,7 +111,7 @@ class CompiledReads:
         self.dialect = Dialect(database.engine.dialect.name)
         self.reader: Reader | None = open_reader(database.engine.url, pool_size)
         self._observers = database.statement_observers
-        self._plans: LRUCache[Any] = LRUCache(MAX_PLANS)
+        self._plans: LRUCache[Any] = LRUCache(MAX_PLANS, MAX_TEXT_CHARACTERS)
         # After an unexpected failure, such as a database that refuses the
         # reader's connections, requests go to the executor until this time.
         self._paused_until = 0.0
@@ -129,10 +129,11 @@ class CompiledReads:
         try:
             document = parse(query, no_location=True)
         except GraphQLError:
-            self._plans.put(key, _NO_PLAN)
+            self._plans.put(key, _NO_PLAN, len(query))
             return
         plan = compile_plan(self.schema, document, operation_name, self.dialect)
-        self._plans.put(key, _NO_PLAN if plan is None else (plan, document))
+        entry = _NO_PLAN if plan is None else (plan, document)
+        self._plans.put(key, entry, len(query))
 
     async def respond(
         self,

@@ -130,6 +130,10 @@ def _postgres_datetime(value: Any) -> datetime:
 
 
 def _postgres_time(value: Any) -> str:
+    # asyncpg returns timestamptz values in UTC already; converting them
+    # again would only build a copy.
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value.isoformat()
     return _postgres_datetime(value).isoformat()
 
 

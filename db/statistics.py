@@ -47,6 +47,7 @@ async def refresh_statistics(database: Database) -> list[str]:
     """Analyse the SQLite tables whose statistics are missing or stale.
 
     Returns the names of the tables analysed; an empty list on PostgreSQL.
+    Tables that do not exist yet are skipped.
     """
     if not database.is_sqlite:
         return []
@@ -64,6 +65,15 @@ async def refresh_statistics(database: Database) -> list[str]:
 
 
 async def _is_stale(connection: AsyncConnection, table: str) -> bool:
+    # A database that is not migrated yet (`serve --no-migrate`) lacks tables.
+    exists = (
+        await connection.exec_driver_sql(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+            (table,),
+        )
+    ).scalar_one()
+    if not exists:
+        return False
     rows = (
         # Table names come from TABLES, never from input.
         await connection.exec_driver_sql(f'SELECT count(*) FROM "{table}"')  # noqa: S608
@@ -108,7 +118,17 @@ async def keep_statistics_fresh(
         return
     while True:
         await asyncio.sleep(seconds)
-        try:
-            await refresh_statistics(database)
-        except Exception:
-            logger.warning("statistics_refresh_failed", exc_info=True)
+        await refresh_statistics_safely(database)
+
+
+async def refresh_statistics_safely(database: Database) -> None:
+    """Run `refresh_statistics`, logging a failure instead of raising it.
+
+    Statistics only guide the planner, so a failure to gather them (a locked
+    or read-only database file) must not stop the server from starting or
+    serving.
+    """
+    try:
+        await refresh_statistics(database)
+    except Exception:
+        logger.warning("statistics_refresh_failed", exc_info=True)

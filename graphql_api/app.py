@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.session import Database
-from db.statistics import keep_statistics_fresh, refresh_statistics
+from db.statistics import keep_statistics_fresh, refresh_statistics_safely
 from graphql_api.demo.upstream import (
     UPSTREAM_PREFIX,
     DemoUpstream,
@@ -102,7 +102,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
         )
         statistics: asyncio.Task[None] | None = None
         try:
-            await refresh_statistics(database)
+            await refresh_statistics_safely(database)
             statistics = asyncio.create_task(keep_statistics_fresh(database))
             if settings.demo:
                 await prepare_demo_upstream(database, settings.port)

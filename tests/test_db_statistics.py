@@ -96,3 +96,16 @@ def test_postgres_is_left_to_autovacuum() -> None:
     database = Database("postgresql+asyncpg://graphql:unused@127.0.0.1:9/none")
 
     assert asyncio.run(refresh_statistics(database)) == []
+
+
+def test_database_without_tables_is_left_alone(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+
+    async def run() -> list[str]:
+        database = Database(url)
+        try:
+            return await refresh_statistics(database)
+        finally:
+            await database.dispose()
+
+    assert asyncio.run(run()) == []

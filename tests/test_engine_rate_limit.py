@@ -112,7 +112,9 @@ def test_reset_time_units(value: float, expected: float) -> None:
 async def test_http_date_retry_after_waits_for_real(
     client: httpx.AsyncClient, upstream: Vendor
 ) -> None:
-    retry_at = email.utils.formatdate(time.time() + 1, usegmt=True)
+    # HTTP dates have whole seconds, so 2 s ahead stays in the future after
+    # the fraction is cut off.
+    retry_at = email.utils.formatdate(time.time() + 2, usegmt=True)
     upstream.script("/limited", Reply(429, headers={"Retry-After": retry_at}), OK)
     engine = Engine(client, limits=EngineLimits(max_retry_wait=5))
     started = time.monotonic()

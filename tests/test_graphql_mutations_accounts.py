@@ -227,13 +227,13 @@ def test_update_can_remove_credential(
         pytest.param(
             {"context": "not an object"},
             ["input", "context"],
-            "must be a JSON object, got str",
+            "must be a JSON object, got a JSON string",
             id="context-string",
         ),
         pytest.param(
             {"context": [1, 2]},
             ["input", "context"],
-            "must be a JSON object, got list",
+            "must be a JSON object, got a JSON list",
             id="context-list",
         ),
         pytest.param(

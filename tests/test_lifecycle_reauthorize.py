@@ -401,6 +401,25 @@ def test_reconnect_rejects_non_object_credentials(
     assert "must be a JSON object" in error["message"]
 
 
+def test_reconnect_with_a_bad_token_names_the_credentials_input(
+    client: GraphQLClient, seeder: Seeder, upstream: Vendor
+) -> None:
+    installed, account = oauth_account(seeder, upstream)
+
+    payload = reauthorize(
+        client,
+        installed,
+        account.id,
+        credentials={"oauth": {"token": {"access_token": 5}}},
+    )
+
+    [error] = payload["userErrors"]
+    assert error["field"] == ["input", "credentials", "oauth"]
+    assert "credentials.oauth.token.access_token" in error["message"]
+    assert "but got a number 5" in error["message"]
+    assert upstream.requests == []
+
+
 def test_foreign_account_is_not_found(
     client: GraphQLClient, seeder: Seeder, upstream: Vendor
 ) -> None:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from config_engine.engine import OAUTH_FORMATS, select_credentials
 from config_engine.errors import ConfigError
 from config_engine.oauth import token_expiry
+from graphql_api.errors import truncate_repr
 from graphql_api.lifecycle.errors import Problem, ProblemCode
 from graphql_api.secrets import declared_password_fields, is_secret_key
 
@@ -315,12 +316,13 @@ def normalize_token(
 
 
 def token_problems(
-    scheme: CredentialScheme | None, context: Mapping[str, Any]
+    scheme: CredentialScheme | None, context: Mapping[str, Any], *input_path: str
 ) -> list[Problem]:
     """Check that an OAuth account context carries an access token.
 
     Client-credentials accounts are exempt, because the server fetches their
-    token.
+    token. Problems name ``input_path + ("oauth",)``, the input that the
+    context came from (``input.context`` or ``input.credentials``).
     """
     if scheme is None or not scheme.uses_oauth or scheme.uses_client_credentials:
         return []
@@ -328,12 +330,22 @@ def token_problems(
     access_token = token.get("access_token") if token else None
     if isinstance(access_token, str) and access_token:
         return []
+    where = ".".join((*input_path[1:], OAUTH_KEY, "token", "access_token"))
     return [
         Problem(
             ProblemCode.BAD_USER_INPUT,
-            f"An {scheme.format} account needs an access token at "
-            "context.oauth.token.access_token: add the token that the "
-            "authorization returned.",
-            ("input", "context", OAUTH_KEY),
+            f"An {scheme.format} account needs an access token as a non-empty "
+            f"string at {where}, {_described(access_token)}: add the token that "
+            "the authorization returned.",
+            (*input_path, OAUTH_KEY),
         )
     ]
+
+
+def _described(value: Any) -> str:
+    if value is None:
+        return "but there is none"
+    kinds = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    kind = kinds.get(type(value), "a JSON object or list")
+    shown = "an empty string" if value == "" else f"{kind} {truncate_repr(value)}"
+    return f"but got {shown}"

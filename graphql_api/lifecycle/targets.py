@@ -89,7 +89,7 @@ def checked_context(
         problems = field_problems(scheme, context, *input_path)
     except ConfigError as error:
         raise invalid_config(error) from error
-    problems += token_problems(scheme, context)
+    problems += token_problems(scheme, context, *input_path)
     if problems:
         raise LifecycleRejected(problems)
     return normalize_token(context, utc_now())

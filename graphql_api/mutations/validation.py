@@ -118,7 +118,7 @@ def object_errors(value: Any, *field: str) -> list[UserError]:
     if not isinstance(value, Mapping):
         return [
             bad_input(
-                f"`{field[-1]}` must be a JSON object, got {type(value).__name__} "
+                f"`{field[-1]}` must be a JSON object, got {_json_kind(value)} "
                 f"{_preview(value)}.",
                 *field,
             )
@@ -171,6 +171,18 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
             return True
         pending.extend((child, depth + 1) for child in children)
     return False
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a JSON boolean"
+    if isinstance(value, int | float):
+        return "a JSON number"
+    if isinstance(value, str):
+        return "a JSON string"
+    if isinstance(value, list):
+        return "a JSON list"
+    return "JSON null" if value is None else "a JSON value"
 
 
 def _preview(value: Any) -> str:

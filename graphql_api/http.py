@@ -46,7 +46,12 @@ from graphql_api.auth import authenticate
 from graphql_api.compiled.reads import CompiledReads
 from graphql_api.context import RequestContext
 from graphql_api.document_cache import parse_cached
-from graphql_api.errors import AuthenticationError, ErrorCode, error_body
+from graphql_api.errors import (
+    AuthenticationError,
+    ErrorCode,
+    error_body,
+    truncate_repr,
+)
 from graphql_api.event_feed import EventFeed, register_feed
 from graphql_api.graphiql import graphiql_asset_routes, graphiql_page, wants_graphiql
 from graphql_api.http_request import (
@@ -375,7 +380,7 @@ def _operation_not_found_message(operation_name: str | None) -> str:
             "The document has no single operation to run: send one operation "
             "or name the one to run in 'operationName'."
         )
-    return f"The document has no operation named {operation_name!r}."
+    return f"The document has no operation named {truncate_repr(operation_name)}."
 
 
 def _limit_body(receive: Receive, max_bytes: int) -> Receive:

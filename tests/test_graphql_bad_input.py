@@ -227,6 +227,19 @@ def test_too_many_aliases_are_rejected(client: GraphQLClient, tenant: Tenant) ->
     assert "aliases" in error["message"]
 
 
+def test_document_too_complex_to_validate_says_what_to_do(
+    client: GraphQLClient, tenant: Tenant
+) -> None:
+    # graphql-core stops validating fields that overlap this many times.
+    query = "{ " + " ".join(["__typename"] * 900) + " }"
+
+    error = _single_error(client, tenant.team_token, query)
+
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "too complex to validate" in error["message"]
+    assert "Remove repeated fields" in error["message"]
+
+
 def test_unexpected_failure_is_masked(
     client: GraphQLClient,
     seeder: Seeder,

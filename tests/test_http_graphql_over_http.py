@@ -131,6 +131,16 @@ def test_request_error_has_no_data(
     assert error["extensions"]["code"] == code
 
 
+def test_long_unknown_operation_name_is_shortened(http: httpx.Client) -> None:
+    body = {"query": "query A { __typename }", "operationName": "B" * 5000}
+
+    response = _post(http, body, accept=JSON)
+
+    [error] = response.json()["errors"]
+    assert "(5000 characters)" in error["message"]
+    assert len(error["message"]) < 200
+
+
 def test_operation_name_picks_one_of_several(http: httpx.Client) -> None:
     body = {
         "query": "query A { a: __typename } query B { b: __typename }",

@@ -43,6 +43,8 @@ MAX_INTROSPECTION_LISTS = 3
 
 _DEFAULT_SETTINGS = SecuritySettings()
 _settings: ContextVar[SecuritySettings] = ContextVar("security_settings")
+# graphql-core's whole message when it stops validating a document.
+ABORTED_MESSAGE = "Validation aborted."
 # " Did you mean 'x', 'y', or 'z'?" as graphql-core appends it to messages;
 # suggested names never contain a question mark.
 _SUGGESTION = re.compile(r" Did you mean [^?]*\?")
@@ -88,6 +90,7 @@ class QueryLimits(SchemaExtension):
                 context.graphql_document,
                 context.validation_rules,
             )
+            errors = [_explained(error) for error in errors]
             context.pre_execution_errors = errors or self._size_errors()
         yield
 
@@ -128,6 +131,23 @@ class QueryLimits(SchemaExtension):
         messages = _limit_messages(self._size, self._limits)
         # One error per request: the first limit exceeded.
         return [GraphQLError(messages[0])] if messages else []
+
+
+def _explained(error: GraphQLError) -> GraphQLError:
+    """Replace graphql-core's bare "Validation aborted." with what to do.
+
+    graphql-core stops validating a document whose fields overlap past its
+    complexity budget (the same field repeated hundreds of times, say) or
+    that nests past Python's recursion limit, and says only that it
+    stopped.
+    """
+    if error.message != ABORTED_MESSAGE:
+        return error
+    return GraphQLError(
+        "The document is too complex to validate: it repeats or overlaps the "
+        "same fields too many times, or nests too deeply. Remove repeated "
+        "fields, or split it into smaller requests."
+    )
 
 
 def _limit_messages(size: OperationSize, limits: SecuritySettings) -> list[str]:

@@ -15,6 +15,8 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 ASSET_PATH = "/graphiql"
+# Media types that GraphQL clients ask for.
+_JSON_TYPES = ("application/json", "application/graphql-response+json")
 ASSET_DIRECTORY = Path(__file__).parent / "static" / "graphiql"
 
 _PAGE = f"""<!doctype html>
@@ -43,13 +45,15 @@ _PAGE = f"""<!doctype html>
 def wants_graphiql(request: Request) -> bool:
     """Tell whether a GET request comes from a browser opening the page.
 
-    Browsers send ``Accept: text/html``, and a GraphQL GET request carries a
-    ``query`` parameter, so a request with the first and without the second
-    gets the page.
+    Browsers navigating to a URL list ``text/html`` in ``Accept`` and no
+    JSON type, while GraphQL clients ask for JSON. A browser opening a
+    shared link such as ``/graphql?query=...`` also gets the page, which
+    puts the link's query and variables in its editors.
     """
-    return "query" not in request.query_params and "text/html" in request.headers.get(
-        "accept", ""
-    )
+    accept = request.headers.get("accept", "").lower()
+    if "text/html" not in accept:
+        return False
+    return not any(media_type in accept for media_type in _JSON_TYPES)
 
 
 def graphiql_page(_request: Request) -> HTMLResponse:

@@ -296,6 +296,32 @@ def test_browser_gets_graphiql_page(live_server: LiveServer) -> None:
 
 
 @pytest.mark.parametrize(
+    ("accept", "page"),
+    [
+        pytest.param(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            True,
+            id="browser",
+        ),
+        pytest.param("application/json", False, id="json-client"),
+        pytest.param("text/html, application/json", False, id="html-and-json"),
+    ],
+)
+def test_shared_query_link_opens_graphiql_in_a_browser(
+    live_server: LiveServer, accept: str, page: bool
+) -> None:
+    response = httpx.get(
+        f"{live_server.url}/graphql",
+        params={"query": "{ __typename }"},
+        headers={"accept": accept},
+        trust_env=False,
+    )
+
+    assert response.headers["content-type"].startswith("text/html") is page
+    assert ("graphiql.min.js" in response.text) is page
+
+
+@pytest.mark.parametrize(
     ("asset", "media_type"),
     [
         pytest.param("graphiql.min.js", "text/javascript", id="graphiql-js"),

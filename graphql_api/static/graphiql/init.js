@@ -9,6 +9,9 @@
   const socketEndpoint = new URL(endpoint);
   socketEndpoint.protocol = endpoint.protocol === 'https:' ? 'wss:' : 'ws:';
 
+  // A shared link such as /graphql?query=...&variables=... opens with its
+  // operation in the editors.
+  const params = new URLSearchParams(window.location.search);
   const fetcher = GraphiQL.createFetcher({
     url: endpoint.href,
     subscriptionUrl: socketEndpoint.href,
@@ -17,6 +20,9 @@
     fetcher,
     defaultHeaders: JSON.stringify({ Authorization: 'Bearer <token>' }, null, 2),
     defaultEditorToolsVisibility: 'headers',
+    query: params.get('query') ?? undefined,
+    variables: params.get('variables') ?? undefined,
+    operationName: params.get('operationName') ?? undefined,
     // Keep API tokens out of the browser's local storage.
     shouldPersistHeaders: false,
   });

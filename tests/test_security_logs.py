@@ -32,6 +32,9 @@ from graphql_api.security.logs import REDACTED, RedactSecrets, redact_text
         pytest.param(
             "postgresql://app:hunter2@127.0.0.1/db", "hunter2", id="url-password"
         ),
+        pytest.param(
+            "Authorization: Bearer <token>abc-77", "abc-77", id="placeholder-prefix"
+        ),
     ],
 )
 def test_credential_is_redacted(text: str, secret: str) -> None:
@@ -53,6 +56,11 @@ def test_credential_is_redacted(text: str, secret: str) -> None:
         ),
         pytest.param("token_url=http://127.0.0.1:9/oauth/token", id="endpoint"),
         pytest.param('{"subdomain": "acme", "token_id": "t"}', id="plain-json"),
+        pytest.param(
+            "reason=\"Missing API token: send the header 'Authorization: Bearer "
+            "<token>'.\"",
+            id="header-placeholder",
+        ),
     ],
 )
 def test_plain_text_is_kept(text: str) -> None:

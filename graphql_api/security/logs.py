@@ -54,10 +54,11 @@ _QUOTED_PAIR = re.compile(
 # key with : is left alone, since prose such as "API token: check it" has one.
 _BARE_PAIR = re.compile(r"(?<![\w.-])(?P<key>[A-Za-z_][\w.-]*)=" + _VALUE)
 # After these headers the whole rest of the line is the credential, such as
-# every pair of a cookie list.
+# every pair of a cookie list. The placeholder `Bearer <token>`, which the
+# server's own messages quote, is no credential and is kept readable.
 _HEADER_LINE = re.compile(
     r"(?<![\w-])(?P<key>(?:proxy-)?authorization|cookie|set-cookie)"
-    r"(?P<sep>\s*:\s*)[^\r\n]+",
+    r"(?P<sep>\s*:\s*)(?!\s)(?!Bearer <token>(?:['\"\s.]|$))[^\r\n]+",
     re.IGNORECASE,
 )
 _PRIMITIVES = (int, float, bool, type(None))

@@ -120,8 +120,11 @@ class ReportErrors(SchemaExtension):
         result.errors = [self._report(error) for error in result.errors]
 
     def _label_pending(self, code: ErrorCode) -> None:
+        # The code is also set on the error at once: a subscription sends
+        # its parse and validation errors without passing `on_operation`.
         for error in self.execution_context.pre_execution_errors or ():
             self._step_codes.setdefault(id(error), code)
+            _with_code(error, code)
 
     def _report(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error

@@ -142,6 +142,20 @@ async def test_second_connection_init_closes_4429(
     assert code == 4429
 
 
+async def test_invalid_subscription_error_has_a_code(
+    server: ApiServer, tenant: Tenant
+) -> None:
+    # A syntax error closes the socket with 4400 instead, as the protocol says.
+    async with authenticated_socket(server.websocket_url, tenant.team_token) as socket:
+        await socket.subscribe("invalid", "subscription { nope }")
+        message = await socket.receive()
+
+    assert message["type"] == "error"
+    assert message["id"] == "invalid"
+    codes = [error["extensions"]["code"] for error in message["payload"]]
+    assert codes == ["GRAPHQL_VALIDATION_FAILED"]
+
+
 async def test_operation_over_limit_gets_error(
     server: ApiServer, tenant: Tenant
 ) -> None:

@@ -16,28 +16,21 @@ from graphql_api.filters import environment_integration_condition
 from graphql_api.scalars import JSON
 from graphql_api.secrets import redact_config
 from graphql_api.types.connection import (
-    After,
-    Before,
     Connection,
-    First,
-    Last,
     resolve_connection,
 )
 from graphql_api.types.filters import (
     EnvironmentIntegrationFilter,
-    IntegratedAccountFilter,
 )
+from graphql_api.types.nested import integrated_accounts_field
 from graphql_api.types.node import Node, require_row
 from graphql_api.types.ordering import (
     EnvironmentIntegrationOrder,
-    IntegratedAccountOrder,
-    OrderByDescription,
     sort_keys,
 )
 
 if TYPE_CHECKING:
     from graphql_api.types.environment import Environment
-    from graphql_api.types.integrated_account import IntegratedAccountConnection
     from graphql_api.types.integration import Integration
 
 
@@ -108,40 +101,11 @@ class EnvironmentIntegration(Node):
             require_row(row, "environment", self.row.environment_id)
         )
 
-    @strawberry.field(description="Integrated accounts of this install.")
-    async def integrated_accounts(
-        self,
-        info: Info,
-        filter: Annotated[
-            IntegratedAccountFilter | None,
-            strawberry.argument(description="Only accounts that match this filter."),
-        ] = None,
-        order_by: Annotated[
-            list[IntegratedAccountOrder] | None,
-            strawberry.argument(description=OrderByDescription),
-        ] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Annotated[
-        IntegratedAccountConnection,
-        strawberry.lazy("graphql_api.types.integrated_account"),
-    ]:
-        from graphql_api.types import integrated_account
-
-        account = models.IntegratedAccount
-        return await integrated_account.list_integrated_accounts(
-            info,
-            connection="EnvironmentIntegration.integratedAccounts",
-            scope=[col(account.environment_integration_id) == self.row.id],
-            filter=filter,
-            order_by=order_by,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
+    integrated_accounts = integrated_accounts_field(
+        description="Integrated accounts of this install.",
+        connection="EnvironmentIntegration.integratedAccounts",
+        parent_column=col(models.IntegratedAccount.environment_integration_id),
+    )
 
 
 @strawberry.type(description="A page of installed integrations.")

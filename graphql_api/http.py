@@ -252,13 +252,17 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 f"media type: accept {GRAPHQL_RESPONSE_JSON} or {APPLICATION_JSON}.",
             )
 
-        compiled = await self._compiled_response(request, media_type)
-        if compiled is not None:
-            return compiled
+        early_params = await self._early_params(request)
+        if early_params is not None:
+            compiled = await self._compiled_response(request, early_params, media_type)
+            if compiled is not None:
+                return compiled
         principal = await authenticate(
             self.database, request.headers.get("authorization")
         )
-        params = await _read_params(request)
+        # Parameters are read after the token check, so that a request without
+        # a valid token gets 401 whatever its body.
+        params = early_params or await _read_params(request)
         context = RequestContext(
             database=self.database, principal=principal, request_id=request_id
         )
@@ -271,24 +275,31 @@ class GraphQLView(GraphQL[RequestContext, None]):
             status = 400
         return json_response(response_body(result), status, media_type=media_type)
 
-    async def _compiled_response(
-        self, request: Request, media_type: str
-    ) -> Response | None:
-        """Answer a planned list read without the executor, or return None.
+    async def _early_params(self, request: Request) -> GraphQLParams | None:
+        """Read the parameters before the token check, for the compiled reads.
 
-        Any request that the compiled read cannot answer exactly, including
-        one with a missing token or a malformed body, goes on to the
-        executor, which reports errors in the usual order.
+        Returns None when there are no compiled reads, no Authorization
+        header, or parameters that are invalid. The executor's path then
+        reads them after the token check and reports errors in the usual
+        order.
         """
-        authorization = request.headers.get("authorization")
-        if self.compiled is None or authorization is None:
+        if self.compiled is None or request.headers.get("authorization") is None:
             return None
         try:
-            params = await _read_params(request)
+            return await _read_params(request)
         except HTTPRequestError:
             return None
+
+    async def _compiled_response(
+        self, request: Request, params: GraphQLParams, media_type: str
+    ) -> Response | None:
+        """Serve a planned list read without the executor, or return None."""
+        assert self.compiled is not None
         body = await self.compiled.respond(
-            params.query, params.operation_name, params.variables, authorization
+            params.query,
+            params.operation_name,
+            params.variables,
+            request.headers.get("authorization"),
         )
         if body is None:
             return None

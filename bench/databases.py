@@ -108,7 +108,7 @@ def sqlite_copy(cache_dir: Path, target: Path, accounts: int) -> PreparedDatabas
 def _analyze_sqlite(path: Path) -> None:
     """Gather the planner's statistics, as PostgreSQL's copy gets them too.
 
-    The GraphQL server gathers them at start-up when they are missing; doing
+    The GraphQL server gathers them at start-up when they are missing. Doing
     it here gives every server in the run the same plans, whichever starts
     first.
     """

@@ -54,7 +54,8 @@ MAX_FILTER_NODES = 100
 # Maximum number of values in `in` and `notIn`, because each value is one
 # bound parameter.
 MAX_LIST_VALUES = 500
-# Longest text filter value: the longest text column stores 500 characters.
+# Maximum length of a text filter value. The longest text column stores 500
+# characters.
 MAX_FILTER_TEXT = 1000
 
 # Columns come from `sqlmodel.col`, which types them as mapped attributes.
@@ -132,7 +133,7 @@ def checked_text(value: str, operator: str) -> str:
     """Return a text filter value, or raise BadUserInputError for one no row has.
 
     Stored text never contains NUL (the API rejects control characters, and
-    PostgreSQL cannot store NUL), and no text column holds more than
+    PostgreSQL cannot store NUL), and no text column stores more than
     `MAX_FILTER_TEXT` characters. Such values would either match nothing or
     fail in the database (PostgreSQL's NUL, SQLite's 50,000-byte GLOB
     pattern limit), so they are refused with the same message everywhere.

@@ -4,7 +4,7 @@ Two servers share one database: the session's server, where plain list
 reads are compiled to one SQL statement after their first run, and a twin
 with compiled reads turned off. Every case sends the same request to both
 and compares the response bodies byte for byte. The statement log of the
-compiled server tells which path answered.
+compiled server shows which path served each request.
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ def tenant(seeder: Seeder) -> Tenant:
     start = utc_now() - timedelta(days=30)
     rows = []
     for n in range(ACCOUNTS):
-        # Every fourth row shares its creation time with the next one, so
-        # that ties are broken by id.
+        # Rows 4k+2 and 4k+3 share their creation time (unless one of them
+        # is a multiple of 5 and gets 7 µs more), so that ties are broken by id.
         created = start + timedelta(
             hours=n - n % 4 // 3, microseconds=0 if n % 5 else 7
         )
@@ -138,9 +138,10 @@ def _compare(
     variables: dict[str, Any] | None,
     token: str,
 ) -> tuple[httpx.Response, bool]:
-    """Send a request to both servers; return the response and whether it compiled.
+    """Send a request to both servers and compare their responses.
 
-    The first request of a text runs through the executor and plans it, so
+    Returns the compiled server's response and whether the compiled path
+    served it. The first request of a text runs through the executor and plans it, so
     the compared request is the second one.
     """
     _post(client, query, variables, token)
@@ -448,7 +449,7 @@ def test_environment_token_reads_its_environment_only(
     assert {node["environment"]["name"] for node in nodes} == {"production"}
 
 
-def test_other_team_reads_its_own_rows_with_the_same_plan(
+def test_other_team_reads_own_rows(
     client: GraphQLClient,
     twin: GraphQLClient,
     live_server: LiveServer,
@@ -475,7 +476,7 @@ def test_other_team_reads_its_own_rows_with_the_same_plan(
         pytest.param({"expires_at": timedelta(seconds=-1)}, id="expired"),
     ],
 )
-def test_dead_token_is_refused_after_its_query_was_planned(
+def test_dead_token_rejected_after_planning(
     client: GraphQLClient,
     seeder: Seeder,
     tenant: Tenant,

@@ -227,7 +227,7 @@ def test_too_many_aliases_are_rejected(client: GraphQLClient, tenant: Tenant) ->
     assert "aliases" in error["message"]
 
 
-def test_document_too_complex_to_validate_says_what_to_do(
+def test_overcomplex_document_gets_advice(
     client: GraphQLClient, tenant: Tenant
 ) -> None:
     # graphql-core stops validating fields that overlap this many times.

@@ -1,7 +1,7 @@
 """The number of SQL statements per request does not grow with the page size.
 
 A plain list read is planned after its first run and then served by one
-compiled statement (see `graphql_api.compiled`); a document with a field
+compiled statement (see `graphql_api.compiled`). A document with a field
 that needs a resolver, such as `context`, runs through the executor and its
 dataloaders. Both costs are measured after a first request of the same text.
 """

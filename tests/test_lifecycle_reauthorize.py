@@ -401,7 +401,7 @@ def test_reconnect_rejects_non_object_credentials(
     assert "must be a JSON object" in error["message"]
 
 
-def test_reconnect_with_a_bad_token_names_the_credentials_input(
+def test_bad_reconnect_token_names_credentials(
     client: GraphQLClient, seeder: Seeder, upstream: Vendor
 ) -> None:
     installed, account = oauth_account(seeder, upstream)

@@ -145,7 +145,8 @@ async def test_second_connection_init_closes_4429(
 async def test_invalid_subscription_error_has_a_code(
     server: ApiServer, tenant: Tenant
 ) -> None:
-    # A syntax error closes the socket with 4400 instead, as the protocol says.
+    # A syntax error closes the socket with 4400 instead, as graphql-transport-ws
+    # requires.
     async with authenticated_socket(server.websocket_url, tenant.team_token) as socket:
         await socket.subscribe("invalid", "subscription { nope }")
         message = await socket.receive()

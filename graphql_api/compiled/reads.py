@@ -13,12 +13,12 @@ From then on a request for it:
 4. runs it on a read-only driver connection and builds the response from
    the rows.
 
-Whenever one of these steps meets anything but the ordinary case (a
-coercion error, a value out of range, a malformed cursor, a cost over the
-limit, an empty page, a stored value it cannot read, a database error), it
-returns None and the view runs the request through the executor, which
-returns its usual data or error. An empty page goes there too,
-because it cannot tell "no rows" from "unknown token".
+Any step can meet a case other than the ordinary one: a coercion error, a
+value out of range, a malformed cursor, a cost over the limit, a stored
+value it cannot read or a database error. `respond` then returns None, and
+the view runs the request through the executor, which returns its usual
+data or error. An empty page goes there too, because it cannot tell "no
+rows" from "unknown token".
 """
 
 from __future__ import annotations
@@ -162,7 +162,10 @@ class CompiledReads:
         except Exception:
             self._paused_until = time.monotonic() + PAUSE_SECONDS
             logger.warning(
-                "compiled_read_failed pause_seconds=%g", PAUSE_SECONDS, exc_info=True
+                "compiled_read_failed operation=%r pause_seconds=%g",
+                operation_name,
+                PAUSE_SECONDS,
+                exc_info=True,
             )
             return None
 
@@ -174,34 +177,57 @@ class CompiledReads:
         rows = await self._fetch(sql, parameters)
         if not rows:
             return None
+
         has_more = len(rows) > request.limit
         rows = rows[: request.limit]
         if request.backward:
             rows.reverse()
-        has_next, has_previous = has_more, False
-        if request.backward:
-            has_next, has_previous = False, has_more
-            if plan.needs_next_page and request.before is not None:
-                has_next = await self._exists_outside(
-                    request, request.before, token_hash, now, forward=False
-                )
-        elif plan.needs_previous_page and request.after is not None:
-            has_previous = await self._exists_outside(
-                request, request.after, token_hash, now, forward=True
-            )
+        has_next, has_previous = await self._neighbours(
+            plan, request, has_more, token_hash, now
+        )
         total: int | None = None
         if plan.needs_total_count:
             total = await self._count(request, token_hash, now)
+
         page = _Page(plan, request, self.dialect, rows, sort_start)
-        connection = page.connection(has_next, has_previous, total)
-        settings = current_security_settings()
         body = {
-            "data": {plan.root_key: connection},
+            "data": {plan.root_key: page.connection(has_next, has_previous, total)},
             "extensions": {
-                "cost": {"requestedNodes": cost, "maxNodes": settings.max_query_cost}
+                "cost": {
+                    "requestedNodes": cost,
+                    "maxNodes": current_security_settings().max_query_cost,
+                }
             },
         }
         return orjson.dumps(body)
+
+    async def _neighbours(
+        self,
+        plan: Plan,
+        request: _Request,
+        has_more: bool,
+        token_hash: str,
+        now: datetime,
+    ) -> tuple[bool, bool]:
+        """Return `hasNextPage` and `hasPreviousPage`, as the executor computes them.
+
+        The page query's extra row decides the side that the page reads
+        towards. The other side costs one EXISTS query, and only when it is
+        selected and the request has a cursor on that side.
+        """
+        if not request.backward:
+            has_previous = False
+            if plan.needs_previous_page and request.after is not None:
+                has_previous = await self._exists_outside(
+                    request, request.after, token_hash, now, forward=True
+                )
+            return has_more, has_previous
+        has_next = False
+        if plan.needs_next_page and request.before is not None:
+            has_next = await self._exists_outside(
+                request, request.before, token_hash, now, forward=False
+            )
+        return has_next, has_more
 
     def _where(
         self, statement: Statement, request: _Request, token_hash: str, now: datetime

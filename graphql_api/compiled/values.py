@@ -112,9 +112,9 @@ def _sqlite_datetime(value: Any) -> datetime:
 
 
 def _sqlite_time(value: Any) -> str:
-    # The common case, six fractional digits, is rearranged as text; any
-    # other form goes through datetime, which `isoformat` prints the same way
-    # as the GraphQL `DateTime` scalar.
+    # The common form, with six fractional digits, is rearranged as text.
+    # Any other form goes through datetime, because `isoformat` prints it the
+    # same way as the GraphQL `DateTime` scalar does.
     if type(value) is str and len(value) == _SQLITE_TIME_LENGTH and value[10] == " ":
         fraction = value[19:]
         if fraction == ".000000":

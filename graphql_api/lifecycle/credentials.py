@@ -347,5 +347,5 @@ def _described(value: Any) -> str:
         return "but there is none"
     kinds = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
     kind = kinds.get(type(value), "a JSON object or list")
-    shown = "an empty string" if value == "" else f"{kind} {truncate_repr(value)}"
-    return f"but got {shown}"
+    received = "an empty string" if value == "" else f"{kind} {truncate_repr(value)}"
+    return f"but got {received}"

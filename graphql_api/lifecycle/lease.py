@@ -67,7 +67,8 @@ class Lease:
     """A claimed lease: its id, its operation and how long it lasts.
 
     `account_id` is the one account of a single-account run. It is None for
-    a bulk run, which passes the ids that it holds to `renew` and `release`.
+    a bulk run, which passes the ids of its leased accounts to `renew` and
+    `release`.
     """
 
     lease_id: str

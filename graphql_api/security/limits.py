@@ -138,7 +138,7 @@ def _explained(error: GraphQLError) -> GraphQLError:
 
     graphql-core stops validating a document whose fields overlap past its
     complexity budget (the same field repeated hundreds of times, say) or
-    that nests past Python's recursion limit, and says only that it
+    that nests past Python's recursion limit, and reports only that it
     stopped.
     """
     if error.message != ABORTED_MESSAGE:

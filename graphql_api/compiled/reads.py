@@ -266,6 +266,9 @@ class CompiledReads:
         return sql, statement.parameters, len(plan.columns)
 
     async def _count(self, request: _Request, token_hash: str, now: datetime) -> int:
+        # NOTE: the COUNT checks the token again in its own statement, so a
+        # token revoked between the page and the COUNT gets `totalCount: 0`
+        # next to a page of rows.
         statement = Statement(self.dialect)
         conditions = self._where(statement, request, token_hash, now)
         sql = (
